@@ -1,0 +1,5 @@
+from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
+from genlab.callbacks.images import ImageGrids
+from genlab.callbacks.progress import ProgressBar
+
+__all__ = ["AtomicCheckpointIO", "ImageGrids", "ProgressBar"]

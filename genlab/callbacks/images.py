@@ -1,0 +1,82 @@
+"""Image grids while training: every model's ``image_panels()`` (or a scatter plot for 2D data).
+
+Each panel goes to every logger that can show images (TensorBoard) under ``images/<name>`` and, for the
+main panel, to ``<run dir>/samples/<name>_step<step>.png`` so the latest samples can be opened directly.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytorch_lightning as pl
+import torch
+from pytorch_lightning.loggers import TensorBoardLogger
+from torch import Tensor
+from torchvision.utils import make_grid, save_image
+
+
+def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = None) -> Tensor:
+    """A (3, H, W) float image of generated 2D points over the real data."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from PIL import Image
+
+    fig, ax = plt.subplots(figsize=(4, 4), dpi=80)
+    if real is not None:
+        ax.scatter(real[:, 0], real[:, 1], s=2, c="tab:blue", alpha=0.4, label="data")
+    ax.scatter(samples[:, 0], samples[:, 1], s=2, c="tab:orange", alpha=0.6, label="samples")
+    if modes is not None:
+        ax.scatter(modes[:, 0], modes[:, 1], s=30, c="k", marker="x", label="modes")
+    ax.legend(loc="upper right", fontsize=7)
+    ax.set_aspect("equal")
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", bbox_inches="tight")
+    plt.close(fig)
+    buf.seek(0)
+    img = torch.from_numpy(__import__("numpy").array(Image.open(buf).convert("RGB"))).permute(2, 0, 1)
+    return img.float() / 255
+
+
+class ImageGrids(pl.Callback):
+    def __init__(self, every_n_steps: int = 500, n_scatter: int = 1000, save_png: bool = True) -> None:
+        self.every_n_steps = max(1, int(every_n_steps))
+        self.n_scatter = n_scatter
+        self.save_png = save_png
+        self._last_step = -1
+
+    def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
+        if trainer.global_step % self.every_n_steps == 0:
+            self.log_panels(trainer, pl_module)
+
+    def on_train_end(self, trainer, pl_module) -> None:
+        self.log_panels(trainer, pl_module)
+
+    @torch.no_grad()
+    def panels(self, trainer, pl_module) -> dict[str, Tensor]:
+        if pl_module.spec.is_image:
+            return {name: make_grid(imgs.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
+                    for name, (imgs, nrow) in pl_module.image_panels().items()}
+        dm = trainer.datamodule
+        real = dm.real_samples(self.n_scatter, split="train") if hasattr(dm, "real_samples") else None
+        gen = torch.Generator().manual_seed(0)
+        samples = pl_module.sample(self.n_scatter, generator=gen).float().cpu()
+        return {"scatter": scatter_image(samples, real, getattr(dm, "modes", None))}
+
+    def log_panels(self, trainer, pl_module) -> None:
+        if not trainer.is_global_zero or self._last_step == trainer.global_step:
+            return
+        self._last_step = trainer.global_step
+        grids = self.panels(trainer, pl_module)
+        step = trainer.global_step
+        for logger in trainer.loggers:
+            if isinstance(logger, TensorBoardLogger):
+                for name, grid in grids.items():
+                    logger.experiment.add_image(f"images/{name}", grid, global_step=step)
+        if self.save_png and grids:
+            out = Path(trainer.default_root_dir) / "samples"
+            out.mkdir(parents=True, exist_ok=True)
+            name = "samples" if "samples" in grids else next(iter(grids))
+            save_image(grids[name], out / f"{name}_step{step:07d}.png")

@@ -1,0 +1,30 @@
+"""User-facing errors.
+
+Anything derived from :class:`GenlabError` is a mistake the user can fix (bad config, missing
+data, foreign checkpoint). The CLI prints its message as ONE line and exits with code 2; no
+traceback unless ``--debug`` or ``HYDRA_FULL_ERROR=1``.
+"""
+
+
+class GenlabError(Exception):
+    """A user-fixable problem; the message must say what is wrong and how to fix it."""
+
+    exit_code = 2
+
+
+class ConfigError(GenlabError):
+    """The composed config is invalid (unknown key, wrong type, out-of-range value, ...)."""
+
+
+class DataError(GenlabError):
+    """A dataset is missing, corrupt or unreadable."""
+
+
+class CheckpointError(GenlabError):
+    """A checkpoint file is missing, truncated or not a genlab checkpoint."""
+
+
+class TrainingDiverged(GenlabError):
+    """A loss became NaN/inf; training stopped and the last good checkpoint was kept."""
+
+    exit_code = 1

@@ -1,0 +1,113 @@
+"""The genlab command line: subcommands, Hydra features through `genlab train`, one-line errors."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from genlab.cli import main
+
+GENLAB = [sys.executable, "-m", "genlab"]
+
+
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    try:
+        code = main(list(args)) or 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_top_level_help_lists_subcommands(capsys):
+    code, out, _ = run_cli(capsys, "--help")
+    assert code == 0
+    for cmd in ("train", "sample", "eval"):
+        assert f"  {cmd} " in out
+
+
+def test_version(capsys):
+    from genlab import __version__
+
+    code, out, _ = run_cli(capsys, "--version")
+    assert code == 0 and out.strip() == f"genlab {__version__}"
+
+
+def test_train_help_shows_config_groups(capsys):
+    code, out, _ = run_cli(capsys, "train", "--help")
+    assert code == 0
+    for group in ("dataset:", "model:", "optimizer:", "trainer:", "logger:", "callbacks:"):
+        assert group in out
+    assert "genlab train" in out
+
+
+def test_cfg_job_prints_composed_config_with_family_defaults(capsys):
+    code, out, _ = run_cli(capsys, "train", "--cfg", "job", "model=vae")
+    assert code == 0
+    assert "genlab.models.vae.VAE" in out
+    assert "lr: 0.001" in out  # the VAE family's default optimizer, not the GAN's 2e-4
+
+
+def test_cfg_job_append_and_delete_keys(capsys):
+    code, out, _ = run_cli(capsys, "train", "--cfg", "job", "+extra.note=hello", "~logger")
+    assert code == 0
+    assert "note: hello" in out
+    assert "TensorBoardLogger" not in out
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["model=nosuch"], "model=nosuch is not a known option; allowed:"),
+        (["dataset=nosuch"], "dataset=nosuch is not a known option"),
+        (["model.nosuch_key=1"], "model.nosuch_key is not a known key"),
+        (["+model.nosuch_key=1"], "model.nosuch_key is not a known key of model"),
+        (["optimizer.lr=abc"], "optimizer.lr='abc' has the wrong type"),
+        (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be > 0"),
+        (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
+        (["dataset.batch_size=0"], "dataset.batch_size"),
+        (["dataset.batch_size=-8"], "dataset.batch_size"),
+        (["dataset=mnist", "dataset.download=false", "paths.data_dir=/nonexistent/genlab-data"], "paths.data_dir='/nonexistent/genlab-data' does not exist"),
+        (["dataset.image_size=48"], "dataset.image_size=48"),
+        (["seed=["], "cannot parse override"),
+    ],
+)
+def test_bad_input_is_one_line_exit_2(capsys, tmp_path, args, needle):
+    code, out, err = run_cli(capsys, "train", f"hydra.run.dir={tmp_path}/run", *args)
+    assert code == 2, err
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1, err
+    assert lines[0].startswith("genlab train: error: ")
+    assert needle in lines[0]
+    assert "Traceback" not in err
+    assert not (tmp_path / "run" / "checkpoints").exists()
+
+
+def test_debug_flag_shows_the_traceback(capsys, tmp_path):
+    with pytest.raises(Exception) as info:
+        main(["train", "--debug", f"hydra.run.dir={tmp_path}", "optimizer.lr=-1"])
+    assert "optimizer.lr=-1" in str(info.value)
+
+
+def test_unknown_subcommand(capsys):
+    code, _, err = run_cli(capsys, "trian")
+    assert code == 2 and "unknown command 'trian'" in err
+
+
+def test_resume_of_a_non_run_dir_is_one_line(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "train", f"resume={tmp_path}")
+    assert code == 2 and "is not a genlab run directory" in err
+
+
+def test_cli_works_from_outside_the_repo(tmp_path):
+    """--help and --cfg job from a directory that is not the repo root (configs ship with the package)."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    res = subprocess.run([*GENLAB, "train", "--cfg", "job", "model=vae"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    assert "genlab.models.vae.VAE" in res.stdout
+    res = subprocess.run([*GENLAB, "train", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert res.returncode == 0 and "Config groups" in res.stdout
