@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,10 @@ from genlab.config import resolve_data_config, validate_config
 from genlab.errors import ConfigError
 
 log = logging.getLogger("genlab")
+# Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)
+warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
+warnings.filterwarnings("ignore", message=".*LeafSpec.*")
+warnings.filterwarnings("ignore", message=".*does not have many workers.*")
 
 
 def instantiate_dict(node: DictConfig | None) -> list:
@@ -47,7 +52,7 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     return datamodule, model
 
 
-def train(cfg: DictConfig) -> dict[str, Any]:
+def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
     """Seed, build datamodule/model/trainer, fit, write ``metrics.json``; return the final metrics.
 
     The returned dict holds every logged metric plus ``optimized_metric`` (the value a sweeper optimizes,
@@ -60,8 +65,11 @@ def train(cfg: DictConfig) -> dict[str, Any]:
     log.info("run dir: %s", run_dir.resolve())
 
     loggers = build_loggers(cfg.get("logger"), resume_step=resume_global_step(cfg))
+    callbacks = [*instantiate_dict(cfg.get("callbacks")), *(extra_callbacks or [])]
+    if cfg.trainer.get("enable_progress_bar") is False:  # Lightning refuses a bar callback then
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=instantiate_dict(cfg.get("callbacks")),
+        cfg.trainer, logger=loggers or False, callbacks=callbacks,
         plugins=[AtomicCheckpointIO()], _convert_="all",
     )
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))

@@ -177,6 +177,8 @@ class GenerativeModule(pl.LightningModule):
     # ---- checkpoint extras: RNG state so a resumed run continues the same random stream ------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never write a checkpoint of a diverged model
+        cls = type(self)
+        checkpoint["genlab"] = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": getattr(self, "run_config", {})}
         np_state = np.random.get_state()
         checkpoint["genlab_rng"] = {
             "torch": torch.get_rng_state(),

@@ -1,0 +1,80 @@
+"""Resume continues the SAME run: same dir, one continuous TensorBoard run, identical training state."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from runs_util import RING_GAN, SHAPES_VAE, run_train, short, tensorboard
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def final_state(run_dir: Path) -> dict:
+    return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+
+
+@pytest.mark.parametrize("family", [RING_GAN + ["model.ema=true", "optimizer.scheduler=linear"], SHAPES_VAE])
+def test_resumed_run_equals_uninterrupted_run(tmp_path, family):
+    """Interrupt at step 30 (of 60) and resume: parameters, optimizer moments, EMA, fixed noise and the
+    data order continue exactly, so the result equals a run that was never stopped."""
+    common = [*family, "trainer.deterministic=true"]
+    run_train(tmp_path / "straight", *common, *short(60, 30))
+    run_train(tmp_path / "split", *common, *short(60, 30), "trainer.max_steps=30")
+    run_train(tmp_path / "ignored", f"resume={tmp_path / 'split'}", "trainer.max_steps=60")
+    assert not (tmp_path / "ignored").exists()  # resume writes into the original run dir
+    a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "split")
+    assert b["global_step"] == 60
+    for key, value in a["state_dict"].items():
+        assert torch.allclose(value.float(), b["state_dict"][key].float(), atol=1e-5), key
+    steps = [e.step for e in tensorboard(tmp_path / "split").Scalars("train/loss" if "model=vae" in family else "train/loss_d")]
+    assert steps == sorted(set(steps))  # one continuous curve, no duplicates
+
+
+def test_ckpt_path_inside_a_run_continues_that_run(tmp_path):
+    run_train(tmp_path / "run", *RING_GAN, *short(20, 10))
+    run_train(tmp_path / "elsewhere", f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'step0000010.ckpt'}", "trainer.max_steps=30")
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 30
+    assert not (tmp_path / "elsewhere").exists()
+
+
+@pytest.mark.slow
+def test_sigkill_then_resume(tmp_path):
+    """Kill a training process mid-run (SIGKILL), resume it: the run finishes with the right number of steps,
+    one continuous set of curves, and no work lost beyond the last checkpoint."""
+    run_dir = tmp_path / "run"
+    args = [sys.executable, "-m", "genlab", "train", f"hydra.run.dir={run_dir}", *RING_GAN,
+            *short(3000, 100), "trainer.log_every_n_steps=10"]
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+    last = run_dir / "checkpoints" / "last.ckpt"
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if last.is_file() and len(list((run_dir / "checkpoints").glob("step*.ckpt"))) >= 3:
+            break
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    saved = torch.load(last, map_location="cpu", weights_only=True)["global_step"]  # never truncated
+    assert 300 <= saved < 3000
+    acc = tensorboard(run_dir)
+    logged_before = max(e.step for e in acc.Scalars("train/loss_d"))
+    assert logged_before >= saved  # the killed run got past its last checkpoint
+
+    res = subprocess.run([sys.executable, "-m", "genlab", "train", f"resume={run_dir}"], env=env, cwd=tmp_path,
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 3000
+    assert [p.name for p in (run_dir / "tensorboard").iterdir() if p.is_dir()] == []  # no new version dir
+    steps = [e.step for e in tensorboard(run_dir).Scalars("train/loss_d")]
+    assert steps == sorted(set(steps)), "duplicate or out-of-order steps after resume"
+    gaps = {b - a for a, b in zip(steps, steps[1:])}
+    assert gaps == {10}, f"gap in the curve: {sorted(gaps)}"
+    assert steps[-1] >= 2990
