@@ -80,7 +80,10 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
         for lg in loggers:
             # final values under final/* so the HParams tab compares runs without touching the curves
             finals = {f"final/{k}": v for k, v in metrics.items() if k.startswith(("val/", "train/")) and isinstance(v, float)}
-            lg.log_hyperparams(flat_hparams(cfg), finals)
+            if isinstance(lg, pl.loggers.TensorBoardLogger):
+                lg.log_hyperparams(flat_hparams(cfg), finals)
+            else:
+                lg.log_hyperparams(flat_hparams(cfg))
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     name = cfg.get("optimized_metric")
     if name and name not in metrics:

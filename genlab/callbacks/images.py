@@ -59,10 +59,10 @@ class ImageGrids(pl.Callback):
         if pl_module.spec.is_image:
             return {name: make_grid(imgs.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
                     for name, (imgs, nrow) in pl_module.image_panels().items()}
+        # own generators: logging must not consume the training RNG (a resumed run must continue identically)
         dm = trainer.datamodule
-        real = dm.real_samples(self.n_scatter, split="train") if hasattr(dm, "real_samples") else None
-        gen = torch.Generator().manual_seed(0)
-        samples = pl_module.sample(self.n_scatter, generator=gen).float().cpu()
+        real = dm.real_samples(self.n_scatter, split="train", generator=torch.Generator().manual_seed(0)) if hasattr(dm, "real_samples") else None
+        samples = pl_module.sample(self.n_scatter, generator=torch.Generator().manual_seed(1)).float().cpu()
         return {"scatter": scatter_image(samples, real, getattr(dm, "modes", None))}
 
     def log_panels(self, trainer, pl_module) -> None:

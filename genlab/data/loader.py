@@ -46,6 +46,7 @@ class TensorBatches:
         self.rank = rank
         self.world_size = world_size
         self.epoch = 0
+        self._pos = 0
         self._skip = 0  # batches already consumed in the current epoch (for mid-epoch resume)
 
     def _num_local(self) -> int:
@@ -81,7 +82,10 @@ class TensorBatches:
         self._pos = 0
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "pos": getattr(self, "_pos", 0)}
+        # Lightning fetches no batch ahead from an iterable with a length, so _pos batches were trained on
+        if self._pos >= len(self):
+            return {"epoch": self.epoch + 1, "pos": 0}
+        return {"epoch": self.epoch, "pos": self._pos}
 
     def load_state_dict(self, state: dict) -> None:
         self.epoch = int(state.get("epoch", 0))

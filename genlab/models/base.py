@@ -174,6 +174,13 @@ class GenerativeModule(pl.LightningModule):
                     f"try a lower optimizer.lr or model.grad_clip"
                 )
 
+    # ---- validation must not change the training trajectory (nor what a resumed run does next) ---
+    def on_validation_start(self) -> None:
+        self._rng_outside_validation = torch.get_rng_state()
+
+    def on_validation_end(self) -> None:
+        torch.set_rng_state(self._rng_outside_validation)
+
     # ---- checkpoint extras: RNG state so a resumed run continues the same random stream ------
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never write a checkpoint of a diverged model
