@@ -1,0 +1,351 @@
+"""The shared base of every genlab dataset: typed config, data spec, device placement, batching.
+
+Two ways to feed batches, one per dataset size:
+
+* :class:`InMemoryDataModule` (MNIST, CIFAR-10, shapes, ring, ...): the split is one tensor
+  (uint8 images or float vectors), decoded once, optionally living on the training device;
+  batches are index slices plus one vectorized uint8 -> value-range transform
+  (:class:`~genlab.data.loader.TensorBatches`).
+* :class:`StreamingDataModule` (CelebA, image folders): a map-style dataset decoded by
+  DataLoader workers (pinned memory, persistent workers); the value-range transform runs once
+  per batch in the collate function.
+
+Both yield ``(x, y)``: ``x`` float in ``spec.value_range``, ``y`` long labels (-1 when none).
+Splits are ``train`` (training) and ``test`` (validation and evaluation; ``val`` is an alias).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
+from typing import Any, ClassVar
+
+import pytorch_lightning as pl
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader, Dataset, default_collate
+
+from genlab.data.loader import TensorBatches
+from genlab.data.spec import DataSpec
+from genlab.errors import ConfigError
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "test")
+DEFAULT_IMAGE_RANGE = (-1.0, 1.0)
+ON_DEVICE_FRACTION = 0.25  # on_device=auto: the dataset may take at most this share of free device memory
+
+
+def config_value(config: Any, key: str, default: Any = None) -> Any:
+    """Read ``key`` from a typed config, a DictConfig or a plain dict (class methods get any of them)."""
+    if isinstance(config, Mapping):
+        return config.get(key, default)
+    return getattr(config, key, default)
+
+
+def canonical_split(split: str) -> str:
+    split = {"val": "test", "validation": "test"}.get(split, split)
+    if split not in SPLITS:
+        raise ConfigError(f"split={split!r} is not known; allowed: train, test (val)")
+    return split
+
+
+def split_seed(seed: int, split: str) -> int:
+    """Distinct, deterministic seeds for the train and test split of generated datasets."""
+    return 2 * int(seed) + SPLITS.index(canonical_split(split))
+
+
+# ---- typed configs -----------------------------------------------------------------------------
+@dataclass
+class DataConfig:
+    """Keys every ``configs/dataset/*.yaml`` has."""
+
+    name: str = ""
+    data_dir: str = "data"
+    batch_size: int = 128  # GLOBAL: divided by the trainer's world size
+    seed: int = 0
+    on_device: str = "auto"  # auto | true | false: keep the whole split on the training device
+    num_workers: int = 0  # DataLoader workers (streaming datasets only)
+
+    def __post_init__(self) -> None:
+        self.on_device = str(self.on_device).lower()
+        if self.on_device not in ("auto", "true", "false"):
+            raise ConfigError(f"dataset.on_device={self.on_device!r} is not known; allowed: auto, true, false")
+        if self.batch_size <= 0:
+            raise ConfigError(f"dataset.batch_size={self.batch_size} must be > 0 (e.g. dataset.batch_size=128)")
+        if self.num_workers < 0:
+            raise ConfigError(f"dataset.num_workers={self.num_workers} must be >= 0")
+
+
+@dataclass
+class ImageDataConfig(DataConfig):
+    """Keys of every image dataset. ``null`` image_size / value_range are resolved by ``genlab train``."""
+
+    image_size: int | None = None
+    value_range: list[float] | None = None
+    channels: int | None = None  # 1 (grayscale) or 3 (RGB); null: the dataset's native channels
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if self.image_size is not None and self.image_size < 4:
+            raise ConfigError(f"dataset.image_size={self.image_size} must be >= 4 (or null for auto)")
+        if self.channels is not None and self.channels not in (1, 3):
+            raise ConfigError(f"dataset.channels={self.channels} is not supported; use 1 (grayscale) or 3 (RGB)")
+        if self.value_range is not None:
+            vr = [float(v) for v in self.value_range]
+            if len(vr) != 2 or not vr[0] < vr[1]:
+                raise ConfigError(
+                    f"dataset.value_range={list(self.value_range)} must be [lo, hi] with lo < hi, e.g. [-1, 1] or [0, 1]"
+                )
+            self.value_range = vr
+
+
+# ---- the uint8 -> value range transform (one op per batch) --------------------------------------
+class ToValueRange:
+    """uint8 images in [0, 255] -> float in [lo, hi]; float data passes through unchanged."""
+
+    def __init__(self, value_range: tuple[float, float] | None) -> None:
+        self.lo, self.hi = value_range if value_range is not None else (0.0, 1.0)
+        self.scale = (self.hi - self.lo) / 255.0
+
+    def __call__(self, x: Tensor) -> Tensor:
+        if x.dtype != torch.uint8:
+            return x
+        return x.to(torch.float32).mul_(self.scale).add_(self.lo)
+
+
+class CollateToRange:
+    """DataLoader collate: stack uint8 samples, then ONE vectorized value-range transform."""
+
+    def __init__(self, value_range: tuple[float, float] | None) -> None:
+        self.transform = ToValueRange(value_range)
+
+    def __call__(self, samples: list) -> tuple[Tensor, Tensor]:
+        x, y = default_collate(samples)
+        return self.transform(x), y.long()
+
+
+# ---- the base datamodule -----------------------------------------------------------------------
+class GenDataModule(pl.LightningDataModule):
+    """Base of all genlab datasets: ``Cls(**yaml_keys_without_target)``.
+
+    Subclasses set ``config_class`` and implement ``spec`` details through ``native_image_size``,
+    ``native_channels`` and ``num_classes``; vector datasets override ``spec``.
+    """
+
+    config_class: ClassVar[type[DataConfig]] = DataConfig
+    num_classes: ClassVar[int | None] = None
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__()
+        self.config = self.config_class(**config)
+        self.save_hyperparameters(asdict(self.config))
+        self.modes: Tensor | None = None  # mixture centres (ring/grid only)
+        self.mode_std: float | None = None
+        self.device = torch.device("cpu")
+        self.rank, self.world_size = 0, 1
+
+    # ---- config-time contract ------------------------------------------------------------------
+    @classmethod
+    def native_image_size(cls, config: Any) -> int | None:
+        """The size images have without resizing (None for vector datasets)."""
+        return None
+
+    @classmethod
+    def native_channels(cls, config: Any) -> int:
+        return 1
+
+    @property
+    def value_range(self) -> tuple[float, float] | None:
+        vr = getattr(self.config, "value_range", None)
+        return tuple(vr) if vr is not None else DEFAULT_IMAGE_RANGE
+
+    @property
+    def image_size(self) -> int:
+        size = self.config.image_size
+        return int(size) if size is not None else int(self.native_image_size(self.config))
+
+    @property
+    def channels(self) -> int:
+        ch = self.config.channels
+        return int(ch) if ch is not None else self.native_channels(self.config)
+
+    @property
+    def spec(self) -> DataSpec:
+        """Known from config alone: works right after construction."""
+        return DataSpec(
+            shape=(self.channels, self.image_size, self.image_size),
+            value_range=self.value_range,
+            num_classes=self.num_classes,
+            name=self.config.name,
+        )
+
+    @property
+    def transform(self) -> ToValueRange:
+        return ToValueRange(self.value_range)
+
+    # ---- runtime placement -----------------------------------------------------------------------
+    def setup(self, stage: str | None = None) -> None:
+        """Take device, rank and world size from the trainer (cpu / 0 / 1 without one)."""
+        trainer = self.trainer
+        if trainer is not None:
+            self.device = trainer.strategy.root_device
+            self.rank, self.world_size = int(trainer.global_rank), int(trainer.world_size)
+        self.local_batch_size()  # fail early on a global batch that does not split evenly
+
+    def local_batch_size(self) -> int:
+        bs, world = self.config.batch_size, self.world_size
+        if bs % world:
+            raise ConfigError(
+                f"dataset.batch_size={bs} is global and must divide evenly over the {world} devices; "
+                f"use a multiple of {world}, e.g. dataset.batch_size={(bs // world + 1) * world}"
+            )
+        return bs // world
+
+    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
+        """``n`` real samples in data space (the value range), as a CPU tensor."""
+        raise NotImplementedError
+
+    def labels(self, split: str = "test") -> Tensor:
+        raise NotImplementedError
+
+    @staticmethod
+    def _pick(n: int, total: int, generator: torch.Generator | None) -> Tensor:
+        if n <= total:
+            return torch.randperm(total, generator=generator)[:n]
+        return torch.randint(total, (n,), generator=generator)
+
+
+class InMemoryDataModule(GenDataModule):
+    """A dataset that fits in memory: each split is one tensor, batches are slices of it."""
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._splits: dict[str, dict[str, Tensor]] = {}
+
+    def load_split(self, split: str) -> dict[str, Tensor]:
+        """``{"data": uint8 (N, C, H, W) or float (N, D), "labels": long (N,)}`` at the configured size.
+
+        Subclasses decode (and cache) here; it is called once per split and process.
+        """
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        # runs on one process per node before setup(): downloads and cache files are written once
+        for split in SPLITS:
+            self.load_split(split)
+
+    def setup(self, stage: str | None = None) -> None:
+        super().setup(stage)
+        for split in SPLITS:  # splits loaded before a trainer was attached move to its device now
+            self._splits[split] = self._placed(self._split(split))
+
+    def _split(self, split: str) -> dict[str, Tensor]:
+        split = canonical_split(split)
+        if split not in self._splits:
+            self._splits[split] = self._placed(self.load_split(split))
+        return self._splits[split]
+
+    def _placed(self, tensors: dict[str, Tensor]) -> dict[str, Tensor]:
+        """Data and labels on the placement device; extras (e.g. the factors of `shapes`) stay on the cpu."""
+        device = self._placement(tensors["data"])
+        return {**tensors, "data": tensors["data"].to(device), "labels": tensors["labels"].long().to(device)}
+
+    def _placement(self, data: Tensor) -> torch.device:
+        mode, device = self.config.on_device, self.device
+        if device.type == "cpu" or mode == "false":
+            return torch.device("cpu")
+        if mode == "true":
+            return device
+        if device.type == "cuda":
+            free, _ = torch.cuda.mem_get_info(device)
+            fits = data.nbytes <= ON_DEVICE_FRACTION * free
+            if not fits:
+                log.info("dataset %s (%.0f MB) stays on cpu: too large for the device", self.config.name, data.nbytes / 2**20)
+            return device if fits else torch.device("cpu")
+        return torch.device("cpu")
+
+    def _batches(self, split: str, shuffle: bool) -> TensorBatches:
+        tensors = self._split(split)
+        return TensorBatches(
+            tensors["data"],
+            tensors["labels"],
+            batch_size=self.local_batch_size(),
+            transform=self.transform,
+            shuffle=shuffle,
+            drop_last=shuffle,
+            seed=self.config.seed,
+            rank=self.rank,
+            world_size=self.world_size,
+        )
+
+    def train_dataloader(self) -> TensorBatches:
+        return self._batches("train", shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return self._batches("test", shuffle=False)
+
+    def test_dataloader(self) -> TensorBatches:
+        return self._batches("test", shuffle=False)
+
+    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
+        data = self._split(split)["data"]
+        idx = self._pick(n, len(data), generator).to(data.device)
+        return self.transform(data[idx]).cpu()
+
+    def labels(self, split: str = "test") -> Tensor:
+        return self._split(split)["labels"].cpu()
+
+
+class StreamingDataModule(GenDataModule):
+    """A dataset too large for memory: decoded per sample by DataLoader workers."""
+
+    def __init__(self, **config: Any) -> None:
+        super().__init__(**config)
+        self._datasets: dict[str, Dataset] = {}
+
+    def make_dataset(self, split: str) -> Dataset:
+        """A map-style dataset of ``(uint8 (C, H, W) tensor, int label)`` at the configured size."""
+        raise NotImplementedError
+
+    def prepare_data(self) -> None:
+        for split in SPLITS:
+            self._dataset(split)
+
+    def _dataset(self, split: str) -> Dataset:
+        split = canonical_split(split)
+        if split not in self._datasets:
+            self._datasets[split] = self.make_dataset(split)
+        return self._datasets[split]
+
+    def _loader(self, split: str, shuffle: bool) -> DataLoader:
+        workers = self.config.num_workers
+        return DataLoader(
+            self._dataset(split),
+            batch_size=self.local_batch_size(),
+            shuffle=shuffle,
+            drop_last=shuffle,
+            num_workers=workers,
+            pin_memory=torch.cuda.is_available(),
+            persistent_workers=workers > 0,
+            collate_fn=CollateToRange(self.value_range),
+            generator=torch.Generator().manual_seed(self.config.seed),
+        )
+
+    def train_dataloader(self) -> DataLoader:
+        return self._loader("train", shuffle=True)
+
+    def val_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def test_dataloader(self) -> DataLoader:
+        return self._loader("test", shuffle=False)
+
+    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
+        ds = self._dataset(split)
+        idx = self._pick(n, len(ds), generator)
+        return self.transform(torch.stack([ds[int(i)][0] for i in idx]))
+
+    def labels(self, split: str = "test") -> Tensor:
+        return torch.full((len(self._dataset(split)),), -1, dtype=torch.long)
