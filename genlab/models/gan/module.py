@@ -1,0 +1,284 @@
+"""The GAN LightningModule: DCGAN / ResNet / MLP nets plus the usual stability switches.
+
+Training loop (manual optimization; Lightning 2.x has no ``optimizer_idx``). One training step =
+one batch =
+
+1. ``n_critic`` discriminator updates, all on the SAME real batch, each with fresh noise;
+2. one generator update (fresh noise);
+3. the EMA copy of G (``model.ema``) is updated and LR schedulers step.
+
+``trainer.max_steps`` therefore counts GENERATOR updates, which is also the number of batches, whatever
+``n_critic`` is. Lightning counts every ``optimizer.step()`` under manual optimization as a global step
+(Lightning #17958), so the discriminator optimizer's steps are kept out of the count: ``trainer.global_step``
+== number of G updates == batches seen.
+
+Gradient norms are measured, and clipped when ``model.grad_clip > 0``, in ``on_before_optimizer_step``,
+i.e. after the precision plugin has unscaled the gradients (mixed precision safe). Lightning's
+``gradient_clip_val`` cannot be used: it raises under manual optimization.
+
+Logged (``train/``): ``loss_d`` and ``loss_g`` every step; at the trainer's ``log_every_n_steps`` cadence
+also ``d_real`` / ``d_fake`` (mean raw D LOGIT on the
+real / generated batch; sigmoid(logit) is D's probability for ``loss=ns``), ``grad_norm_g``, ``grad_norm_d``
+(before clipping), ``lr_g``, ``lr_d`` and, when enabled, ``gp`` and ``r1`` (unweighted penalties).
+Validation logs the same losses under ``val/`` and, for 2D data whose datamodule knows its ``modes`` and
+``mode_std``, ``val/modes_covered`` and ``val/hq_fraction``.
+"""
+
+from __future__ import annotations
+
+from functools import partial
+from typing import Any, ClassVar
+
+import torch
+from pytorch_lightning.core.optimizer import LightningOptimizer, do_nothing_closure
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel
+
+from genlab.data.spec import DataSpec
+from genlab.errors import ConfigError
+from genlab.metrics.modes import mode_stats
+from genlab.models.base import GenerativeModule
+from genlab.models.gan.config import IMAGE_SIZES, GANConfig
+from genlab.models.gan.diffaugment import diff_augment
+from genlab.models.gan.losses import LOSSES, gradient_penalty, r1_penalty
+from genlab.models.gan.nets import build_discriminator, build_generator
+from genlab.optim import build_optimizer, build_scheduler
+
+MODE_EVAL_SAMPLES = 2500  # samples drawn for val/modes_covered and val/hq_fraction (2D data)
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """PacGAN: concatenate groups of ``pack`` consecutive samples along the channel / feature axis.
+
+    ``(B, C, H, W) -> (B // pack, pack * C, H, W)`` (``(B, D) -> (B // pack, pack * D)``); a remainder
+    of fewer than ``pack`` samples is dropped.
+    """
+    if pack == 1:
+        return x
+    groups = x.size(0) // pack
+    if groups == 0:
+        raise ConfigError(f"a batch of {x.size(0)} samples cannot be packed by model.pack={pack}; use a larger batch")
+    return x[: groups * pack].reshape(groups, pack * x.size(1), *x.shape[2:])
+
+
+def uncounted(optimizer: LightningOptimizer) -> LightningOptimizer:
+    """Keep this optimizer's steps out of ``trainer.global_step`` for the current training step.
+
+    Under manual optimization Lightning counts every ``LightningOptimizer.step`` via these two hooks,
+    which its loop re-installs before each ``training_step`` (Lightning #17958).
+    """
+    optimizer._on_before_step = do_nothing_closure
+    optimizer._on_after_step = do_nothing_closure
+    return optimizer
+
+
+def ema_average(decay: float, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
+    """``AveragedModel``'s ``avg_fn`` for an exponential moving average. A module-level function (bound
+    with ``partial``) rather than torch's ``get_ema_multi_avg_fn`` closure: ``ddp_spawn`` pickles the model."""
+    return averaged.lerp(current, 1 - decay)
+
+
+class GAN(GenerativeModule):
+    config_class = GANConfig
+    family = "gan"
+    config: GANConfig
+    # under DDP each backward touches one network only (D step: G unused; G step: D frozen), so the
+    # strategy must detect unused parameters (strategy=ddp_find_unused_parameters_true)
+    ddp_find_unused_parameters: ClassVar[bool] = True
+
+    def __init__(self, data: DataSpec | dict, optimizer: Any = None, **config: Any) -> None:
+        super().__init__(data, optimizer, **config)
+        self.automatic_optimization = False
+        cfg = self.config
+        self.generator = build_generator(cfg, self.spec)
+        self.discriminator = build_discriminator(cfg, self.spec)
+        self.d_loss_fn, self.g_loss_fn = LOSSES[cfg.loss]
+        self.augmentations = cfg.augmentations
+        self.memory_format = (
+            torch.channels_last if cfg.channels_last and self.spec.is_image else torch.contiguous_format
+        )
+        self.generator.to(memory_format=self.memory_format)
+        self.discriminator.to(memory_format=self.memory_format)
+        # EMA of G's weights (BN buffers copied); a submodule, so it is checkpointed with the model
+        self.g_ema = (
+            AveragedModel(self.generator, avg_fn=partial(ema_average, cfg.ema_decay)).requires_grad_(False)
+            if cfg.ema
+            else None
+        )
+        if cfg.compile:  # in place: state_dict keys stay the same
+            self.generator.compile()
+            self.discriminator.compile()
+        self._grad_norms: dict[str, Tensor] = {}
+
+    # ---- config-time contract ----------------------------------------------------------------
+    @classmethod
+    def _cfg(cls, config) -> GANConfig:
+        """The config-time contract accepts a GANConfig, a DictConfig or a plain dict."""
+        return config if isinstance(config, GANConfig) else GANConfig(**{k: v for k, v in dict(config).items() if k != "_target_"})
+
+    @classmethod
+    def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
+        return IMAGE_SIZES.get(cls._cfg(config).net)
+
+    @classmethod
+    def expected_value_range(cls, config) -> tuple[float, float] | None:
+        return (-1.0, 1.0) if cls._cfg(config).net != "mlp" else None  # tanh output
+
+    @classmethod
+    def supports_vectors(cls, config) -> bool:
+        return cls._cfg(config).net == "mlp"
+
+    @classmethod
+    def supports_images(cls, config) -> bool:
+        return cls._cfg(config).net != "mlp"
+
+    @classmethod
+    def check_data(cls, config, spec: DataSpec) -> None:
+        config = cls._cfg(config)
+        super().check_data(config, spec)
+        if config.diffaugment and not spec.is_image:
+            raise ConfigError(
+                f"model.diffaugment={config.diffaugment!r} only applies to images, but dataset {spec.name} has "
+                f"{spec.shape[0]}-D vectors; set model.diffaugment=''"
+            )
+
+    # ---- sampling ----------------------------------------------------------------------------
+    @property
+    def sampling_generator(self) -> torch.nn.Module:
+        """The network used for samples and evaluation: the EMA copy when enabled."""
+        return self.g_ema.module if self.g_ema is not None else self.generator
+
+    def decode(self, z: Tensor) -> Tensor:
+        net = self.sampling_generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(self.device))
+        finally:
+            net.train(was_training)
+
+    # ---- optimizers --------------------------------------------------------------------------
+    def configure_optimizers(self):
+        opt_g = build_optimizer(self.generator.parameters(), self.optim_config, lr=self.config.lr_g)
+        opt_d = build_optimizer(self.discriminator.parameters(), self.optim_config, lr=self.config.lr_d)
+        total_steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
+        schedulers = [build_scheduler(opt, self.optim_config, int(total_steps)) for opt in (opt_g, opt_d)]
+        if schedulers[0] is None:
+            return [opt_g, opt_d]
+        return [opt_g, opt_d], schedulers
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """Measure (and optionally clip) the gradient norm of the network this optimizer updates."""
+        name = "g" if optimizer is self.trainer.optimizers[0] else "d"
+        params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if not params:
+            return
+        if self.config.grad_clip > 0:
+            norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
+        else:
+            norm = torch.nn.utils.get_total_norm([p.grad for p in params])
+        self._grad_norms[name] = norm.detach()
+
+    # ---- training ----------------------------------------------------------------------------
+    def discriminator_input(self, x: Tensor) -> Tensor:
+        """What D sees: DiffAugment (when enabled), then PacGAN packing."""
+        if self.augmentations:
+            x = diff_augment(x, self.augmentations)
+        return pack_samples(x, self.config.pack).contiguous(memory_format=self.memory_format)
+
+    def noise(self, n: int) -> Tensor:
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    def discriminator_losses(self, real: Tensor, with_penalties: bool) -> dict[str, Tensor]:
+        """D's objective on a real batch and a fresh fake batch; ``loss_d`` includes the enabled penalties."""
+        with torch.no_grad():
+            fake = self.generator(self.noise(real.size(0)))
+        real_in, fake_in = self.discriminator_input(real), self.discriminator_input(fake)
+        use_r1 = with_penalties and self.config.r1_gamma > 0
+        if use_r1:
+            real_in = real_in.detach().requires_grad_(True)
+        real_logits, fake_logits = self.discriminator(real_in), self.discriminator(fake_in)
+        out = {
+            "loss_d": self.d_loss_fn(real_logits, fake_logits),
+            "d_real": real_logits.detach().mean(),
+            "d_fake": fake_logits.detach().mean(),
+        }
+        gp_weight = self.config.gradient_penalty
+        if with_penalties and gp_weight > 0:
+            alpha = torch.rand(real_in.size(0), device=real_in.device)
+            out["gp"] = gradient_penalty(self.discriminator, real_in, fake_in, alpha)
+            out["loss_d"] = out["loss_d"] + gp_weight * out["gp"]
+        if use_r1:
+            out["r1"] = r1_penalty(real_logits, real_in)
+            out["loss_d"] = out["loss_d"] + self.config.r1_gamma / 2 * out["r1"]
+        return out
+
+    def generator_loss(self, n: int) -> Tensor:
+        fake = self.generator(self.noise(n))
+        return self.g_loss_fn(self.discriminator(self.discriminator_input(fake)))
+
+    def training_step(self, batch, batch_idx: int) -> None:
+        real, _ = batch
+        opt_g, opt_d = self.optimizers()
+        uncounted(opt_d)  # trainer.global_step counts G updates only
+
+        with self.toggled_optimizer(opt_d):
+            for _ in range(self.config.n_critic):
+                d_out = self.discriminator_losses(real, with_penalties=True)
+                opt_d.zero_grad(set_to_none=True)
+                self.manual_backward(d_out["loss_d"])
+                opt_d.step()
+
+        with self.toggled_optimizer(opt_g):
+            loss_g = self.generator_loss(real.size(0))
+            opt_g.zero_grad(set_to_none=True)
+            self.manual_backward(loss_g)
+            opt_g.step()
+
+        for scheduler in self.schedulers():
+            scheduler.step()
+        if self.g_ema is not None:
+            self.g_ema.update_parameters(self.generator)
+
+        d_out = {k: v.detach() for k, v in d_out.items()}
+        loss_g = loss_g.detach()
+        self.watch_losses(loss_d=d_out["loss_d"], loss_g=loss_g)
+        n = real.size(0)
+        self.log_dict({"train/loss_d": d_out.pop("loss_d"), "train/loss_g": loss_g}, prog_bar=True, batch_size=n)
+        if not self.is_logging_step():
+            return
+        stats = {f"train/{k}": v for k, v in d_out.items()}
+        stats.update({f"train/grad_norm_{k}": v for k, v in self._grad_norms.items()})
+        stats["train/lr_g"] = opt_g.param_groups[0]["lr"]
+        stats["train/lr_d"] = opt_d.param_groups[0]["lr"]
+        self.log_dict(stats, batch_size=n)
+
+    def is_logging_step(self) -> bool:
+        """Whether the trainer writes this step's metrics (``log_every_n_steps``); ``self.log`` costs ~1 ms per
+        key, a large share of a small model's step, so the diagnostics are only logged when they are kept."""
+        return self.global_step % max(1, self.trainer.log_every_n_steps) == 0
+
+    def schedulers(self) -> list:
+        found = self.lr_schedulers()
+        if found is None:
+            return []
+        return found if isinstance(found, list) else [found]
+
+    # ---- validation --------------------------------------------------------------------------
+    def validation_step(self, batch, batch_idx: int) -> None:
+        real, _ = batch
+        if real.size(0) < self.config.pack:
+            return
+        out = self.discriminator_losses(real, with_penalties=False)
+        out["loss_g"] = self.generator_loss(real.size(0))
+        self.log_dict({f"val/{k}": v for k, v in out.items()}, on_epoch=True, sync_dist=True, batch_size=real.size(0))
+
+    def on_validation_epoch_end(self) -> None:
+        datamodule = getattr(self.trainer, "datamodule", None)
+        modes, std = getattr(datamodule, "modes", None), getattr(datamodule, "mode_std", None)
+        if self.spec.is_image or modes is None or std is None:
+            return
+        samples = self.sample(MODE_EVAL_SAMPLES, generator=torch.Generator().manual_seed(0))
+        stats = mode_stats(samples, modes, float(std))
+        self.log("val/modes_covered", float(stats["modes_covered"]), sync_dist=True)
+        self.log("val/hq_fraction", stats["hq_fraction"], sync_dist=True)
