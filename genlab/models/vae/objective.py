@@ -1,0 +1,103 @@
+"""The VAE objective as small pure functions (all values in nats).
+
+Per example, with q(z|x) = N(mu, diag(exp(logvar))) and p(z) = N(0, I):
+
+    neg_elbo(x) = E_q[-log p(x|z)] + KL(q(z|x) || p(z))
+
+reconstruction NLL summed over pixels, closed-form KL summed over latent dims; losses are the batch
+mean of these per-example values (nats per image).
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor
+
+LOG_2PI = math.log(2 * math.pi)
+
+
+def reparameterize(mu: Tensor, logvar: Tensor, eps: Tensor | None = None) -> Tensor:
+    """z = mu + sigma * eps with eps ~ N(0, I): a differentiable sample of q(z|x)."""
+    if eps is None:
+        eps = torch.randn_like(mu)
+    return mu + torch.exp(0.5 * logvar) * eps
+
+
+def gaussian_kl(mu: Tensor, logvar: Tensor) -> Tensor:
+    """KL(N(mu, exp(logvar)) || N(0, 1)) per latent dim (same shape as ``mu``)."""
+    return 0.5 * (mu.pow(2) + logvar.exp() - 1.0 - logvar)
+
+
+def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log N(z; mu, diag(exp(logvar))), summed over the last dim."""
+    return -0.5 * (LOG_2PI + logvar + (z - mu).pow(2) * torch.exp(-logvar)).sum(-1)
+
+
+def log_standard_normal(z: Tensor) -> Tensor:
+    """log N(z; 0, I), summed over the last dim."""
+    return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
+    """-log Bernoulli(x; sigmoid(logits)) summed over all but the batch dim."""
+    return F.binary_cross_entropy_with_logits(logits, x, reduction="none").flatten(1).sum(1)
+
+
+def gaussian_nll(mean: Tensor, x: Tensor, log_std: Tensor) -> Tensor:
+    """-log N(x; mean, exp(log_std)^2) summed over all but the batch dim (``log_std`` broadcasts)."""
+    nll = 0.5 * LOG_2PI + log_std + 0.5 * ((x - mean) * torch.exp(-log_std)).pow(2)
+    return nll.flatten(1).sum(1)
+
+
+def kl_weight(step: int, beta: float, warmup_steps: int) -> float:
+    """beta_t = beta * min(1, step / warmup_steps): linear KL warm-up (no warm-up when warmup_steps is 0)."""
+    if warmup_steps <= 0:
+        return float(beta)
+    return float(beta) * min(1.0, step / warmup_steps)
+
+
+def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
+    """Free-bits KL term (Kingma et al. 2016): sum_j max(free_bits, batch-mean KL_j), a scalar.
+
+    Dims already above ``free_bits`` nats get their usual gradient; those below get none, so the
+    encoder is not pushed to collapse them. With ``free_bits=0`` it equals the batch-mean KL.
+    """
+    return kl_per_dim.mean(0).clamp(min=free_bits).sum()
+
+
+def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
+    """Number of latent dims whose posterior mean varies over the data: Var_x(E_q[z_j]) > threshold.
+
+    ``mu`` is (N, D), the posterior means of N data points (Burda et al. 2016).
+    """
+    return (mu.double().var(0, unbiased=False) > threshold).sum()
+
+
+def iwae_nll(
+    model,
+    x: Tensor,
+    k: int,
+    batch_k: int | None = None,
+    generator: torch.Generator | None = None,
+) -> Tensor:
+    """Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2016), per example (nats).
+
+    -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). It is an upper bound on -log p(x) that
+    tightens as k grows; at k=1 it is the single-sample negative ELBO (so in expectation it is >= the
+    bound at any k > 1). ``model`` needs ``encode(x) -> (mu, logvar)`` and ``recon_nll(x, z) -> (B,)``;
+    ``batch_k`` samples are decoded at once to bound memory.
+    """
+    batch_k = k if batch_k is None else max(1, min(batch_k, k))
+    mu, logvar = model.encode(x)
+    log_w = []
+    for start in range(0, k, batch_k):
+        kc = min(batch_k, k - start)
+        eps = torch.randn((kc, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        z = reparameterize(mu, logvar, eps)  # (kc, B, D)
+        x_rep = x.unsqueeze(0).expand(kc, *x.shape).reshape(kc * len(x), *x.shape[1:])
+        log_px = -model.recon_nll(x_rep, z.reshape(kc * len(x), -1)).view(kc, len(x))
+        log_w.append(log_px + log_standard_normal(z) - log_normal(z, mu, logvar))
+    return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
