@@ -15,7 +15,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 train: $(STAMP)  ## the default experiment: DCGAN on the built-in shapes dataset (offline, CPU ok)
-	$(BIN)/genlab train $(ARGS)
+	$(BIN)/genlab train experiment=quickstart $(ARGS)
 
 test: $(STAMP)  ## the fast test suite
 	$(BIN)/python -m pytest -q -m "not slow" $(ARGS)

@@ -52,6 +52,9 @@ def load_task(spec: str) -> Callable[[DictConfig], Any]:
 
 
 def fail(command: str, message: str, code: int = 2) -> None:
+    message = str(message)
+    if "Original Traceback" in message:  # re-raised from a DataLoader worker: keep the worker's own message
+        message = [ln for ln in message.splitlines() if ln.strip()][-1].split(": ", 1)[-1]
     prefix = f"genlab {command}" if command else "genlab"
     print(f"{prefix}: error: {' '.join(str(message).split())}", file=sys.stderr)
     raise SystemExit(code)

@@ -59,6 +59,8 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     None if the config names none) and ``run_dir``.
     """
     pl.seed_everything(cfg.seed, workers=True)
+    if cfg.get("threads"):
+        torch.set_num_threads(int(cfg.threads))
     datamodule, model = build(cfg)
     run_dir = Path(cfg.paths.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -75,7 +77,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     metrics = {k: plain(v) for k, v in trainer.callback_metrics.items()}
-    metrics["global_step"] = trainer.global_step
+    metrics["global_step"] = trainer.global_step or saved_step(trainer)
     if trainer.is_global_zero:
         for lg in loggers:
             # final values under final/* so the HParams tab compares runs without touching the curves
@@ -115,6 +117,15 @@ def resume_global_step(cfg: DictConfig) -> int | None:
     if not Path(path).is_file():
         raise ConfigError(f"ckpt_path={path!r} does not exist; pass an existing checkpoint file")
     return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+
+
+def saved_step(trainer: pl.Trainer) -> int:
+    """The final step as saved in last.ckpt: after spawned DDP workers the main process's loops never ran."""
+    ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+    last = Path(ckpt) if ckpt else Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
+    if not last.is_file():
+        return 0
+    return int(torch.load(last, map_location="cpu", weights_only=True).get("global_step", 0))
 
 
 def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
