@@ -197,3 +197,11 @@ def test_stacked_mnist_real(real_data_dir):
 def test_stacked_mnist_missing(tmp_path):
     with pytest.raises(DataError, match="MNIST not found under"):
         StackedMNISTDataModule(data_dir=str(tmp_path), download=False).prepare_data()
+
+
+def test_download_off_uses_the_original_archives_without_network(private_data_dir, offline):
+    """Only the four verified .gz files, dataset.download=false: they are unpacked and used, no request made."""
+    dm = mnist(private_data_dir, download=False)
+    dm.setup("fit")
+    x, y = next(iter(dm.train_dataloader()))
+    assert x.shape[1:] == (1, 28, 28) and y.min() >= 0
