@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -18,14 +17,6 @@ from genlab.models.gan import GAN
 RING_GAN = dict(net="mlp", latent_dim=8, g_hidden=[128, 128], d_hidden=[128, 128], ema=True, ema_decay=0.99)
 RING_STEPS = 1500
 
-
-@pytest.fixture
-def one_thread():
-    """Tiny MLPs train several times faster on one intra-op thread (no sync overhead per matmul)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
 
 
 def test_mlp_gan_covers_the_modes_of_the_ring(one_thread):

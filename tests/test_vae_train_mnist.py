@@ -6,7 +6,6 @@ import math
 
 import pytest
 import pytorch_lightning as pl
-import torch
 from torchvision.datasets import MNIST
 
 from genlab.data import DataSpec, TensorBatches
@@ -23,14 +22,6 @@ NETS = {
     "conv": {"net": "conv", "channels": 16, "latent_dim": 16, "batch_size": 64, "steps": 300},
 }
 
-
-@pytest.fixture
-def one_thread():
-    """Small nets run faster on one thread than on oversubscribed ones when the CPU is shared."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
 
 
 @pytest.mark.usefixtures("one_thread")

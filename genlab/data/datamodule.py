@@ -147,10 +147,15 @@ class GenDataModule(pl.LightningDataModule):
         self.rank, self.world_size = 0, 1
 
     # ---- config-time contract ------------------------------------------------------------------
+    # images generated or decoded at a size of the user's choosing: null image_size means this one
+    default_size: ClassVar[int | None] = None
+
     @classmethod
     def native_image_size(cls, config: Any) -> int | None:
         """The size images have without resizing (None for vector datasets)."""
-        return None
+        if cls.default_size is None:
+            return None
+        return config_value(config, "image_size") or cls.default_size
 
     @classmethod
     def native_channels(cls, config: Any) -> int:

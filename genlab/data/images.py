@@ -298,10 +298,6 @@ class CelebADataModule(StreamingDataModule):
     default_size = 64
 
     @classmethod
-    def native_image_size(cls, config: Any) -> int:
-        return config_value(config, "image_size") or cls.default_size
-
-    @classmethod
     def native_channels(cls, config: Any) -> int:
         return 3
 
@@ -368,10 +364,6 @@ class FolderDataModule(StreamingDataModule):
     config_class = FolderConfig
     default_size = 64
     checked_files = 16  # decoded up front so a folder of broken files fails before training starts
-
-    @classmethod
-    def native_image_size(cls, config: Any) -> int:
-        return config_value(config, "image_size") or cls.default_size
 
     @classmethod
     def native_channels(cls, config: Any) -> int:

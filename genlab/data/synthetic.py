@@ -32,7 +32,6 @@ from genlab.data.datamodule import (
     ImageDataConfig,
     InMemoryDataModule,
     canonical_split,
-    config_value,
     split_seed,
 )
 from genlab.data.spec import DataSpec
@@ -150,10 +149,6 @@ class ShapesDataModule(InMemoryDataModule):
 
     config_class = ShapesConfig
     default_size = 32
-
-    @classmethod
-    def native_image_size(cls, config: Any) -> int:
-        return config_value(config, "image_size") or cls.default_size
 
     @property
     def num_classes(self) -> int:
