@@ -1,0 +1,21 @@
+"""Evaluation metrics of generated samples; each module is one family of metrics.
+
+``fid`` (FID/KID/IS via torchmetrics), ``prdc`` (precision/recall/density/coverage), ``classifier_stats``
+(class histograms, stacked-MNIST modes), ``modes`` (2D mixtures), ``features`` (Inception or the genlab
+classifier), ``suite`` (one evaluation pass over a model, shared by `genlab eval` and the training callback).
+"""
+
+from genlab.metrics.classifier_stats import class_histogram, class_kl, kl_divergence, stacked_modes
+from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
+from genlab.metrics.prdc import prdc
+
+__all__ = [
+    "class_histogram",
+    "class_kl",
+    "frechet_distance",
+    "inception_score",
+    "kernel_distance",
+    "kl_divergence",
+    "prdc",
+    "stacked_modes",
+]

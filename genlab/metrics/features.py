@@ -1,0 +1,150 @@
+"""Feature extractors of evaluation: images in [0, 1] -> (features, class logits).
+
+- ``inception``: torch-fidelity's InceptionV3 (the TF-FID port behind torchmetrics' FID/KID/IS):
+  2048-d pool features and 1008 ``logits_unbiased``. Images are converted to what it expects: uint8
+  RGB (grayscale repeated to 3 channels); it resizes them to 299 px itself. Weights are only read
+  from a local file (``eval.inception_weights`` or torch hub's cache): evaluation never downloads.
+- ``classifier``: a genlab :class:`~genlab.models.classifier.Classifier` checkpoint; its penultimate
+  activations and its logits. Images are resized to its training size; a grayscale classifier reads
+  multi-channel images (stacked MNIST) one channel at a time (features concatenated, one set of
+  logits per channel).
+
+Both return ``(features (B, F), logits (B, G, K))`` with G = 1, or G = channels for per-channel reading.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+
+INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
+INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/{INCEPTION_FILE}"
+FEATURE_EXTRACTORS = ("inception", "classifier")
+
+
+def inception_weights_path(path: str | None) -> Path:
+    """The local Inception weights file: ``path``, else torch hub's cache; a one-line ConfigError otherwise."""
+    if path:
+        p = Path(path).expanduser()
+        if not p.is_file():
+            raise ConfigError(f"eval.inception_weights={path} does not exist; download {INCEPTION_URL} and point it there")
+        return p
+    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
+    if cached.is_file():
+        return cached
+    raise ConfigError(
+        f"FID/KID/IS with eval.features=inception need the Inception weights {INCEPTION_FILE}: download "
+        f"{INCEPTION_URL} and set eval.inception_weights=<path> (or use eval.features=classifier)"
+    )
+
+
+class InceptionFeatures(nn.Module):
+    name = "inception"
+
+    def __init__(self, weights_path: str | None = None) -> None:
+        super().__init__()
+        from torch_fidelity.feature_extractor_inceptionv3 import FeatureExtractorInceptionV3
+
+        path = inception_weights_path(weights_path)
+        try:
+            self.net = FeatureExtractorInceptionV3(
+                "inception-v3-compat", ["2048", "logits_unbiased"], feature_extractor_weights_path=str(path)
+            )
+        except Exception as e:  # noqa: BLE001 - any failure to load means the file is not these weights
+            reason = str(e).strip().splitlines()[0][:120] if str(e).strip() else type(e).__name__
+            raise ConfigError(
+                f"eval.inception_weights={path} is not torch-fidelity's InceptionV3 state dict ({reason}); "
+                f"download {INCEPTION_URL}"
+            ) from e
+        self.num_features = 2048
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.shape[1] == 1:
+            x = x.expand(-1, 3, -1, -1)
+        x = (x * 255).round().clamp(0, 255).to(torch.uint8)
+        features, logits = self.net(x)
+        return features, logits.unsqueeze(1)
+
+
+class ClassifierFeatures(nn.Module):
+    name = "classifier"
+
+    def __init__(self, classifier: nn.Module, image_channels: int) -> None:
+        super().__init__()
+        self.classifier = classifier.eval()
+        spec = classifier.spec
+        self.size = spec.image_size
+        self.value_range = spec.value_range or (0.0, 1.0)
+        if spec.channels == image_channels:
+            self.groups = 1
+        elif spec.channels == 1:
+            self.groups = image_channels
+        else:
+            raise ConfigError(
+                f"eval.classifier_ckpt reads {spec.channels}-channel images but the model makes {image_channels}-channel "
+                f"ones; train the classifier on matching data (1-channel classifiers read each channel)"
+            )
+        self.num_features = classifier.num_features * self.groups
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        b = len(x)
+        if self.groups > 1:
+            x = x.reshape(b * self.groups, 1, *x.shape[2:])
+        if x.shape[-1] != self.size or x.shape[-2] != self.size:
+            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+        lo, hi = self.value_range
+        x = lo + x.clamp(0, 1) * (hi - lo)
+        features = self.classifier.features(x)
+        logits = self.classifier.head(features)
+        return features.reshape(b, -1), logits.reshape(b, self.groups, -1)
+
+
+def load_classifier(path: str | None, device: torch.device | str = "cpu") -> nn.Module:
+    """The genlab Classifier stored at ``path`` (a checkpoint of `genlab train model=classifier`)."""
+    from genlab.checkpoint import load_model
+    from genlab.models.classifier import Classifier
+
+    hint = "train one with `genlab train model=classifier dataset=mnist` and set eval.classifier_ckpt=<its last.ckpt>"
+    if not path:
+        raise ConfigError(f"eval.classifier_ckpt is not set; {hint}")
+    if not Path(path).is_file():
+        raise ConfigError(f"eval.classifier_ckpt={path} does not exist; {hint}")
+    model = load_model(path, device=device)
+    if not isinstance(model, Classifier):
+        raise ConfigError(f"eval.classifier_ckpt={path} is a {getattr(model, 'family', '?')} checkpoint, not a classifier; {hint}")
+    return model
+
+
+def build_extractor(
+    name: str,
+    image_channels: int,
+    classifier_ckpt: str | None = None,
+    inception_weights: str | None = None,
+    device: torch.device | str = "cpu",
+) -> nn.Module:
+    """The configured feature extractor, in eval mode on ``device``."""
+    if name == "inception":
+        extractor = InceptionFeatures(inception_weights)
+    elif name == "classifier":
+        extractor = ClassifierFeatures(load_classifier(classifier_ckpt, device), image_channels)
+    else:
+        raise ConfigError(f"eval.features={name!r} is not known; allowed: {', '.join(FEATURE_EXTRACTORS)}")
+    return extractor.to(device).eval()
+
+
+@torch.no_grad()
+def extract(extractor: nn.Module, batches: Iterable[Tensor]) -> tuple[Tensor, Tensor]:
+    """Features and logits of image batches in [0, 1], concatenated on the CPU."""
+    device = next(extractor.parameters()).device
+    features, logits = [], []
+    for x in batches:
+        f, lg = extractor(x.to(device).float())
+        features.append(f.float().cpu())
+        logits.append(lg.float().cpu())
+    return torch.cat(features), torch.cat(logits)

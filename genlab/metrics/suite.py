@@ -1,0 +1,173 @@
+"""One evaluation pass: generate samples, compare them with real data, return named numbers.
+
+Shared by ``genlab eval`` (:func:`genlab.evaluate.evaluate`) and the training callback
+(:class:`genlab.callbacks.eval_metrics.EvalMetrics`), so both report the same metrics the same way.
+
+Metric names (``eval.metrics``) and the keys they produce:
+
+- ``fid`` -> fid; ``kid`` -> kid, kid_std; ``is`` -> is, is_std; ``prdc`` -> precision, recall,
+  density, coverage (all in the feature space of ``eval.features``);
+- ``class_kl`` -> class_kl: KL of the classifier's predicted class histogram on samples to that on data;
+- ``modes`` -> modes_covered, hq_fraction, num_modes (2D mixtures), or for stacked MNIST (a grayscale
+  classifier reading each channel) modes_covered, mode_kl, num_modes;
+- ``likelihood`` (VAE) -> neg_elbo, iw_nll (k = ``iw_samples``), active_units, on the real reference set.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import torch
+from torch import Tensor, nn
+
+from genlab.errors import ConfigError
+from genlab.metrics.classifier_stats import class_kl, stacked_modes
+from genlab.metrics.features import extract
+from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
+from genlab.metrics.modes import mode_stats
+from genlab.metrics.prdc import prdc
+
+FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl")
+METRICS = (*FEATURE_METRICS, "modes", "likelihood")
+# n_samples: null -> this many generated samples (the literature's protocols)
+DEFAULT_SAMPLES = {"image": 10_000, "vector": 2_500, "stacked_mnist": 26_000}
+
+
+def data_kind(spec) -> str:
+    if not spec.is_image:
+        return "vector"
+    return "stacked_mnist" if spec.name == "stacked_mnist" else "image"
+
+
+def is_vae(model: nn.Module) -> bool:
+    return hasattr(model, "encode") and hasattr(model, "recon_nll")
+
+
+def auto_metrics(model: nn.Module, features: str | None) -> list[str]:
+    """The metrics that make sense for this model and data (``eval.metrics: auto``)."""
+    kind = data_kind(model.spec)
+    if kind == "vector":
+        names = ["modes"]
+    elif kind == "stacked_mnist":
+        names = ["modes", "fid", "kid", "prdc"]
+    else:
+        names = ["fid", "kid", "prdc", "is" if features == "inception" else "class_kl"]
+    return names + (["likelihood"] if is_vae(model) else [])
+
+
+def check_metrics(names: list[str], model: nn.Module, features: str | None) -> None:
+    """ConfigError for metrics that are unknown or impossible for this model, data or feature extractor."""
+    kind = data_kind(model.spec)
+    for name in names:
+        if name not in METRICS:
+            raise ConfigError(f"eval.metrics: {name!r} is not known; allowed: {', '.join(METRICS)} (or auto)")
+        if name in FEATURE_METRICS and kind == "vector":
+            raise ConfigError(f"eval.metrics: {name} needs images but {model.spec.name} is 2D; use modes")
+        if name == "class_kl" and features != "classifier":
+            raise ConfigError("eval.metrics: class_kl needs eval.features=classifier (and eval.classifier_ckpt)")
+        if name == "modes" and kind == "image":
+            raise ConfigError(f"eval.metrics: modes is for 2D mixtures and stacked_mnist, not {model.spec.name}")
+        if name == "likelihood" and not is_vae(model):
+            raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
+
+
+def needs_features(names: list[str], model: nn.Module) -> bool:
+    return any(n in FEATURE_METRICS for n in names) or ("modes" in names and data_kind(model.spec) == "stacked_mnist")
+
+
+@dataclass
+class Reference:
+    """The real side of the comparison: data-space samples plus, for 2D mixtures, the true modes."""
+
+    samples: Tensor
+    modes: Tensor | None = None
+    mode_std: float | None = None
+
+
+def generated_batches(model: nn.Module, n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+    """``n`` samples of ``model`` in data space, ``batch_size`` at a time, on the CPU."""
+    for start in range(0, n, batch_size):
+        yield model.sample(min(batch_size, n - start), generator=generator).float().cpu()
+
+
+@torch.no_grad()
+def compute_metrics(
+    model: nn.Module,
+    reference: Reference,
+    names: list[str],
+    n_samples: int,
+    extractor: nn.Module | None = None,
+    batch_size: int = 250,
+    seed: int = 0,
+    iw_samples: int = 100,
+) -> dict[str, float | int | list]:
+    """Every metric in ``names`` for ``n_samples`` samples of ``model`` against ``reference``."""
+    # KID/IS draw their subsets from the global RNG: seed it, without disturbing a training run's stream
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return _compute(model, reference, names, n_samples, extractor, batch_size, torch.Generator().manual_seed(seed),
+                        iw_samples)
+
+
+def _compute(model, reference, names, n_samples, extractor, batch_size, g, iw_samples) -> dict:
+    results: dict[str, float | int | list] = {}
+    if needs_features(names, model):
+        results.update(_feature_metrics(model, reference, names, n_samples, extractor, batch_size, g))
+    elif "modes" in names:
+        fake = torch.cat(list(generated_batches(model, n_samples, batch_size, g)))
+        stats = mode_stats(fake, reference.modes, reference.mode_std)
+        results.update({k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")}, mode_counts=stats["counts"])
+    if "likelihood" in names:
+        results.update(likelihood_metrics(model, reference.samples, iw_samples, batch_size, g))
+    return results
+
+
+def _feature_metrics(model, reference, names, n_samples, extractor, batch_size, g) -> dict:
+    if extractor is None:
+        raise ConfigError(f"eval.metrics {names} need a feature extractor (eval.features)")
+    fake_f, fake_logits = extract(extractor, (model.to_unit(x) for x in generated_batches(model, n_samples, batch_size, g)))
+    real_f, real_logits = extract(extractor, (model.to_unit(x) for x in reference.samples.split(batch_size)))
+    out: dict[str, float | int] = {}
+    if "fid" in names:
+        out["fid"] = frechet_distance(real_f, fake_f)
+    if "kid" in names:
+        out["kid"], out["kid_std"] = kernel_distance(real_f, fake_f)
+    if "is" in names:
+        out["is"], out["is_std"] = inception_score(fake_logits[:, 0])
+    if "prdc" in names:
+        out.update(prdc(real_f, fake_f))
+    if "class_kl" in names:
+        k = fake_logits.shape[-1]
+        out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
+    if "modes" in names:  # stacked MNIST: one digit per channel
+        if fake_logits.shape[1] == 1:
+            raise ConfigError("stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
+                              "(`genlab train model=classifier dataset=mnist`)")
+        stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
+        out.update(modes_covered=stats["modes"], mode_kl=stats["kl_uniform"],
+                   num_modes=fake_logits.shape[-1] ** fake_logits.shape[1])
+    return out
+
+
+def likelihood_metrics(model, data: Tensor, k: int, batch_size: int, generator: torch.Generator) -> dict[str, float]:
+    """VAE test metrics in nats per example: negative ELBO (one z sample, closed-form KL), the k-sample
+    importance-weighted NLL bound, and the number of active latent units (Burda et al. 2016)."""
+    from genlab.models.vae import objective
+
+    device = model.device
+    g = torch.Generator(device=device).manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
+    neg_elbo, iw_nll, means = [], [], []
+    for x in data.split(batch_size):
+        x = model.binarize(x.to(device), generator=g)
+        mu, logvar = model.encode(x)
+        eps = torch.randn(mu.shape, generator=g, device=device, dtype=mu.dtype)
+        z = objective.reparameterize(mu, logvar, eps)
+        neg_elbo.append(model.recon_nll(x, z) + objective.gaussian_kl(mu, logvar).sum(1))
+        iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g))
+        means.append(mu)
+    return {
+        "neg_elbo": torch.cat(neg_elbo).mean().item(),
+        "iw_nll": torch.cat(iw_nll).mean().item(),
+        "active_units": int(objective.active_units(torch.cat(means))),
+    }
