@@ -30,7 +30,9 @@ def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"use another checkpoint, e.g. <run dir>/checkpoints/last.ckpt"
         ) from e
     if not isinstance(ckpt, dict) or META_KEY not in ckpt or "state_dict" not in ckpt:
-        raise CheckpointError(f"{path} is not a genlab checkpoint (no '{META_KEY}' metadata); pass a checkpoint written by `genlab train`")
+        raise CheckpointError(
+            f"{path} is not a genlab checkpoint (no '{META_KEY}' metadata); pass a checkpoint written by `genlab train`"
+        )
     return ckpt
 
 
@@ -45,7 +47,9 @@ def load_model(path: str | Path, device: str | torch.device = "cpu"):
     try:
         cls = get_class(ckpt[META_KEY]["class"])
     except Exception as e:  # noqa: BLE001 - any import problem means the class is not available
-        raise CheckpointError(f"{path}: model class {ckpt[META_KEY].get('class')!r} is not available in this genlab") from e
+        raise CheckpointError(
+            f"{path}: model class {ckpt[META_KEY].get('class')!r} is not available in this genlab"
+        ) from e
     model = cls(**ckpt["hyper_parameters"])
     model.load_state_dict(ckpt["state_dict"])
     model.run_config = ckpt[META_KEY]["config"]

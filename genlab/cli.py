@@ -131,14 +131,19 @@ def expand_resume(args: list[str]) -> list[str]:
         ckpt_file = Path(ckpt)
         if not ckpt_file.is_file():
             raise UserError(f"ckpt_path={ckpt} does not exist; pass an existing checkpoint file")
-        if ckpt_file.parent.name == "checkpoints" and (ckpt_file.parent.parent / ".hydra" / "overrides.yaml").is_file():
+        if (
+            ckpt_file.parent.name == "checkpoints"
+            and (ckpt_file.parent.parent / ".hydra" / "overrides.yaml").is_file()
+        ):
             run_dir = str(ckpt_file.parent.parent)
     if run_dir in (None, "null"):
         return args
     run = Path(run_dir)
     stored = run / ".hydra" / "overrides.yaml"
     if not stored.is_file():
-        raise UserError(f"resume={run_dir} is not a genlab run directory (no .hydra/overrides.yaml); pass a dir under outputs/runs/")
+        raise UserError(
+            f"resume={run_dir} is not a genlab run directory (no .hydra/overrides.yaml); pass a dir under outputs/runs/"
+        )
     if ckpt in (None, "null"):
         ckpt = str(run / "checkpoints" / "last.ckpt")
         if not Path(ckpt).is_file():
@@ -149,7 +154,13 @@ def expand_resume(args: list[str]) -> list[str]:
     previous = [o for o in yaml.safe_load(stored.read_text()) or [] if not o.startswith(dropped)]
     new = [a for a in args if not a.startswith(dropped)]
     quoted = lambda p: "'" + str(Path(p).resolve()).replace("\\", "\\\\").replace("'", "\\'") + "'"  # noqa: E731
-    return [*previous, *new, f"resume={quoted(run)}", f"ckpt_path={quoted(ckpt)}", f"hydra.run.dir={quoted(run)}"]
+    return [
+        *previous,
+        *new,
+        f"resume={quoted(run)}",
+        f"ckpt_path={quoted(ckpt)}",
+        f"hydra.run.dir={quoted(run)}",
+    ]
 
 
 def main(argv: list[str] | None = None) -> Any:

@@ -58,11 +58,17 @@ class EvalConfig:
 
     def __post_init__(self) -> None:
         if self.n_samples is not None and self.n_samples < 2:
-            raise ConfigError(f"eval.n_samples={self.n_samples} must be >= 2 (or null for the per-dataset default)")
+            raise ConfigError(
+                f"eval.n_samples={self.n_samples} must be >= 2 (or null for the per-dataset default)"
+            )
         if self.features is not None and self.features not in FEATURE_EXTRACTORS:
-            raise ConfigError(f"eval.features={self.features!r} is not known; allowed: {', '.join(FEATURE_EXTRACTORS)}")
+            raise ConfigError(
+                f"eval.features={self.features!r} is not known; allowed: {', '.join(FEATURE_EXTRACTORS)}"
+            )
         if self.batch_size < 1 or self.iw_samples < 1:
-            raise ConfigError(f"eval.batch_size={self.batch_size} and eval.iw_samples={self.iw_samples} must be >= 1")
+            raise ConfigError(
+                f"eval.batch_size={self.batch_size} and eval.iw_samples={self.iw_samples} must be >= 1"
+            )
         if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
             raise ConfigError(f"eval.device={self.device!r} is not known; allowed: auto, cpu, cuda")
         if isinstance(self.metrics, str) and self.metrics != "auto":
@@ -70,11 +76,15 @@ class EvalConfig:
 
     @classmethod
     def from_node(cls, node: DictConfig | dict | None) -> EvalConfig:
-        data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+        data = (
+            OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+        )
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise ConfigError(f"eval.{unknown[0]} is not a known key; allowed keys: {', '.join(sorted(known))}")
+            raise ConfigError(
+                f"eval.{unknown[0]} is not a known key; allowed keys: {', '.join(sorted(known))}"
+            )
         return cls(**data)
 
     @property
@@ -85,11 +95,15 @@ class EvalConfig:
         if self.device == "auto":
             return torch.device("cuda" if torch.cuda.is_available() else "cpu")
         if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(f"eval.device={self.device} but no CUDA device is available; use eval.device=cpu")
+            raise ConfigError(
+                f"eval.device={self.device} but no CUDA device is available; use eval.device=cpu"
+            )
         return torch.device(self.device)
 
 
-def build_reference(run_dataset: dict, model, split: str, n: int, data_dir: str | None, seed: int) -> Reference:
+def build_reference(
+    run_dataset: dict, model, split: str, n: int, data_dir: str | None, seed: int
+) -> Reference:
     """Real samples of the run's dataset (at most the split's size for finite datasets)."""
     ds_cfg = dict(run_dataset)
     if data_dir:
@@ -110,7 +124,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     device = ecfg.torch_device()
     model = load_model(ckpt, device=device)
     if model.family == "classifier":
-        raise ConfigError(f"{ckpt} is a classifier; evaluate a generator checkpoint and pass this one as eval.classifier_ckpt")
+        raise ConfigError(
+            f"{ckpt} is a classifier; evaluate a generator checkpoint and pass this one as eval.classifier_ckpt"
+        )
     run = getattr(model, "run_config", None) or {}
     if "dataset" not in run:
         raise ConfigError(f"{ckpt} stores no dataset config; evaluate a checkpoint written by `genlab train`")
@@ -122,12 +138,22 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     check_metrics(names, model, features)
     extractor = None
     if features is not None:
-        extractor = build_extractor(features, model.spec.channels, ecfg.classifier_ckpt, ecfg.inception_weights, device)
+        extractor = build_extractor(
+            features, model.spec.channels, ecfg.classifier_ckpt, ecfg.inception_weights, device
+        )
 
     reference = build_reference(run["dataset"], model, ecfg.split, n_samples, ecfg.data_dir, ecfg.seed)
-    log.info("evaluating %s: %d samples vs %d real (%s split), metrics %s", ckpt, n_samples, len(reference.samples),
-             ecfg.split, ", ".join(names))
-    results = compute_metrics(model, reference, names, n_samples, extractor, ecfg.batch_size, ecfg.seed, ecfg.iw_samples)
+    log.info(
+        "evaluating %s: %d samples vs %d real (%s split), metrics %s",
+        ckpt,
+        n_samples,
+        len(reference.samples),
+        ecfg.split,
+        ", ".join(names),
+    )
+    results = compute_metrics(
+        model, reference, names, n_samples, extractor, ecfg.batch_size, ecfg.seed, ecfg.iw_samples
+    )
 
     report = {
         "checkpoint": str(Path(ckpt).resolve()),
@@ -151,8 +177,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def format_table(report: dict[str, Any]) -> str:
     """The scalar metrics of a report as an aligned two-column table."""
-    head = (f"{report['model']} on {report['dataset']}: {report['n_samples']} samples vs {report['n_reference']} "
-            f"{report['split']} samples" + (f", features: {report['features']}" if report["features"] else ""))
+    head = (
+        f"{report['model']} on {report['dataset']}: {report['n_samples']} samples vs {report['n_reference']} "
+        f"{report['split']} samples" + (f", features: {report['features']}" if report["features"] else "")
+    )
     rows = [(k, v) for k, v in report["metrics"].items() if isinstance(v, int | float)]
     width = max((len(k) for k, _ in rows), default=6)
     lines = [head, f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 12}"]

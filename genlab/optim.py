@@ -38,7 +38,9 @@ class OptimizerConfig:
         if self.weight_decay < 0:
             raise ConfigError(f"optimizer.weight_decay={self.weight_decay} must be >= 0")
         if self.scheduler not in SCHEDULERS:
-            raise ConfigError(f"optimizer.scheduler={self.scheduler!r} is not known; allowed: {', '.join(SCHEDULERS)}")
+            raise ConfigError(
+                f"optimizer.scheduler={self.scheduler!r} is not known; allowed: {', '.join(SCHEDULERS)}"
+            )
 
 
 def build_optimizer(params: Iterable, cfg: OptimizerConfig, lr: float | None = None) -> torch.optim.Optimizer:
@@ -58,4 +60,6 @@ def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, tota
         return None
     if cfg.scheduler == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    return torch.optim.lr_scheduler.LinearLR(optimizer, start_factor=1.0, end_factor=0.0, total_iters=total_steps)
+    return torch.optim.lr_scheduler.LinearLR(
+        optimizer, start_factor=1.0, end_factor=0.0, total_iters=total_steps
+    )

@@ -40,7 +40,9 @@ def draw(model, cfg: DictConfig, generator: torch.Generator) -> tuple[torch.Tens
         z = torch.randn(2 * rows, model.latent_dim, generator=generator)
         return model.interpolation_grid(rows=rows, steps=steps, z=z), steps  # already in [0, 1]
     if not hasattr(model, "reconstruct"):
-        raise ConfigError(f"mode=reconstruct needs an autoencoder; this checkpoint is a {model.family}: use mode=prior")
+        raise ConfigError(
+            f"mode=reconstruct needs an autoencoder; this checkpoint is a {model.family}: use mode=prior"
+        )
     dm = instantiate(model.run_config["dataset"])
     real = dm.real_samples(n, split=cfg.split, generator=generator).to(model.device)
     recon = model.reconstruct(real)

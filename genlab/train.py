@@ -47,7 +47,9 @@ def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
     datamodule = instantiate(cfg.dataset, _convert_="all")
     model_kwargs = OmegaConf.to_container(cfg.model, resolve=True)
     model_kwargs.pop("_target_")
-    model = model_cls(data=datamodule.spec, optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True), **model_kwargs)
+    model = model_cls(
+        data=datamodule.spec, optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True), **model_kwargs
+    )
     model.run_config = OmegaConf.to_container(cfg, resolve=True)
     return datamodule, model
 
@@ -71,29 +73,55 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     if cfg.trainer.get("enable_progress_bar") is False:  # Lightning refuses a bar callback then
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
     trainer: pl.Trainer = instantiate(
-        cfg.trainer, logger=loggers or False, callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()], _convert_="all",
+        cfg.trainer,
+        logger=loggers or False,
+        callbacks=callbacks,
+        plugins=[AtomicCheckpointIO()],
+        _convert_="all",
     )
+    last_validation = LastValidationStep()
+    trainer.callbacks.append(last_validation)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
 
     metrics = {k: plain(v) for k, v in trainer.callback_metrics.items()}
+    if trainer.limit_val_batches and last_validation.step != trainer.global_step and not trainer.interrupted:
+        # the final metrics (metrics.json, the sweeper's value) describe the final model
+        trainer.validate(model, datamodule=datamodule, verbose=False)
+        metrics.update({k: plain(v) for k, v in trainer.callback_metrics.items()})
     metrics["global_step"] = trainer.global_step or saved_step(trainer)
     if trainer.is_global_zero:
         for lg in loggers:
             # final values under final/* so the HParams tab compares runs without touching the curves
-            finals = {f"final/{k}": v for k, v in metrics.items() if k.startswith(("val/", "train/")) and isinstance(v, float)}
+            finals = {
+                f"final/{k}": v
+                for k, v in metrics.items()
+                if k.startswith(("val/", "train/")) and isinstance(v, float)
+            }
             if isinstance(lg, pl.loggers.TensorBoardLogger):
                 lg.log_hyperparams(flat_hparams(cfg), finals)
             else:
                 lg.log_hyperparams(flat_hparams(cfg))
+            lg.finalize("success")
         (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
     name = cfg.get("optimized_metric")
     if name and name not in metrics:
-        raise ConfigError(f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(sorted(metrics))}")
+        raise ConfigError(
+            f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(sorted(metrics))}"
+        )
     metrics["optimized_metric"] = metrics.get(name) if name else None
     metrics["run_dir"] = str(run_dir)
     log.info("run dir: %s", run_dir.resolve())
     return metrics
+
+
+class LastValidationStep(pl.Callback):
+    """Remembers the training step of the latest validation run."""
+
+    step = -1
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not trainer.sanity_checking:
+            self.step = trainer.global_step
 
 
 def build_loggers(node: DictConfig | None, resume_step: int | None) -> list:
@@ -134,7 +162,11 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
     for group in ("dataset", "model", "optimizer", "trainer"):
         node = OmegaConf.to_container(cfg[group], resolve=True)
         for k, v in node.items():
-            if isinstance(v, bool | int | float | str) and k not in ("_target_", "data_dir", "default_root_dir"):
+            if isinstance(v, bool | int | float | str) and k not in (
+                "_target_",
+                "data_dir",
+                "default_root_dir",
+            ):
                 out[f"{group}.{k}"] = v
             elif isinstance(v, list):
                 out[f"{group}.{k}"] = str(v)

@@ -34,7 +34,11 @@ from genlab.train import build, train
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = {
     "gan": {"overrides": ["model=gan", "model.net=dcgan"], "size": 32, "value_range": (-1.0, 1.0)},
-    "vae": {"overrides": ["model=vae", "model.net=conv", "model.iw_samples=1"], "size": 28, "value_range": (0.0, 1.0)},
+    "vae": {
+        "overrides": ["model=vae", "model.net=conv", "model.iw_samples=1"],
+        "size": 28,
+        "value_range": (0.0, 1.0),
+    },
 }
 
 
@@ -61,17 +65,29 @@ def sync(device: torch.device) -> None:
 
 
 def config(family: str, args, run_dir: Path, extra: list[str]):
-    overrides = [*FAMILIES[family]["overrides"], "dataset=mnist", f"paths.data_dir={args.data_dir}",
-                 f"dataset.batch_size={args.batch_size}", f"trainer.max_steps={args.warmup + args.steps}",
-                 "trainer.val_check_interval=100000", "callbacks.model_checkpoint.every_n_train_steps=100000",
-                 "~callbacks.image_grids", f"trainer.accelerator={args.accelerator}", *extra]
+    overrides = [
+        *FAMILIES[family]["overrides"],
+        "dataset=mnist",
+        f"paths.data_dir={args.data_dir}",
+        f"dataset.batch_size={args.batch_size}",
+        f"trainer.max_steps={args.warmup + args.steps}",
+        "trainer.val_check_interval=100000",
+        "callbacks.model_checkpoint.every_n_train_steps=100000",
+        "~callbacks.image_grids",
+        "optimized_metric=null",
+        "trainer.limit_val_batches=0",
+        f"trainer.accelerator={args.accelerator}",
+        *extra,
+    ]
     return compose_config("train", overrides, run_dir=run_dir)
 
 
 def bench_genlab(family: str, args, extra: list[str]) -> float:
-    with tempfile.TemporaryDirectory() as tmp:
-        timer = StepTimer(args.warmup, args.steps)
-        train(config(family, args, Path(tmp), extra), extra_callbacks=[timer])
+    timer = StepTimer(args.warmup, args.steps)
+    train(
+        config(family, args, Path(tempfile.mkdtemp(prefix="genlab-bench-run-")), extra),
+        extra_callbacks=[timer],
+    )
     return args.steps * args.batch_size / timer.seconds
 
 
@@ -100,10 +116,13 @@ def plain_step(family: str, model, opts):
             x = torch.bernoulli(x)
             mu, logvar = model.encoder(x).chunk(2, dim=1)
             z = objective.reparameterize(mu, logvar)
-            loss = (objective.bernoulli_nll(model.decoder(z), x) + objective.gaussian_kl(mu, logvar).sum(1)).mean()
+            loss = (
+                objective.bernoulli_nll(model.decoder(z), x) + objective.gaussian_kl(mu, logvar).sum(1)
+            ).mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
+
     return step
 
 
@@ -112,8 +131,10 @@ def fresh_model(family: str, args, device: torch.device):
         _, model = build(config(family, args, Path(tmp), []))
     model = model.to(device).train()
     if family == "gan":
-        opts = [build_optimizer(model.generator.parameters(), model.optim_config),
-                build_optimizer(model.discriminator.parameters(), model.optim_config)]
+        opts = [
+            build_optimizer(model.generator.parameters(), model.optim_config),
+            build_optimizer(model.discriminator.parameters(), model.optim_config),
+        ]
     else:
         opts = [build_optimizer(model.parameters(), model.optim_config)]
     return model, plain_step(family, model, opts)
@@ -131,10 +152,14 @@ def timed(step, batches, warmup: int, steps: int, device: torch.device) -> float
     return time.perf_counter() - start
 
 
-def mnist_tensor(root: str, size: int, value_range: tuple[float, float], device: torch.device) -> torch.Tensor:
+def mnist_tensor(
+    root: str, size: int, value_range: tuple[float, float], device: torch.device
+) -> torch.Tensor:
     x = datasets.MNIST(root, train=True, download=True).data.unsqueeze(1).float() / 255
     if size != 28:
-        x = torch.nn.functional.interpolate(x, size=(size, size), mode="bilinear", antialias=True, align_corners=False)
+        x = torch.nn.functional.interpolate(
+            x, size=(size, size), mode="bilinear", antialias=True, align_corners=False
+        )
     lo, hi = value_range
     return (x * (hi - lo) + lo).to(device)
 
@@ -159,8 +184,14 @@ def bench_pil(family: str, args, device: torch.device) -> float:
     if spec["value_range"] == (-1.0, 1.0):
         tfs.append(transforms.Normalize((0.5,), (0.5,)))
     ds = datasets.MNIST(args.data_dir, train=True, download=True, transform=transforms.Compose(tfs))
-    loader = DataLoader(ds, batch_size=args.batch_size, shuffle=True, num_workers=args.workers, drop_last=True,
-                        pin_memory=device.type == "cuda")
+    loader = DataLoader(
+        ds,
+        batch_size=args.batch_size,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        pin_memory=device.type == "cuda",
+    )
     _, step = fresh_model(family, args, device)
     return args.steps * args.batch_size / timed(step, (x for x, _ in loader), args.warmup, args.steps, device)
 
@@ -171,10 +202,16 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=30)
     p.add_argument("--warmup", type=int, default=5)
     p.add_argument("--batch-size", type=int, default=128)
-    p.add_argument("--workers", type=int, default=2, help="DataLoader workers of the PIL pipeline (pytorch/examples: 2)")
-    p.add_argument("--data-dir", default=None, help="dir holding MNIST/raw (default: temp copy of ../shared/datasets)")
+    p.add_argument(
+        "--workers", type=int, default=2, help="DataLoader workers of the PIL pipeline (pytorch/examples: 2)"
+    )
+    p.add_argument(
+        "--data-dir", default=None, help="dir holding MNIST/raw (default: temp copy of ../shared/datasets)"
+    )
     p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu"])
-    p.add_argument("--switches", action="store_true", help="GPU: also time bf16-mixed, channels_last, compile")
+    p.add_argument(
+        "--switches", action="store_true", help="GPU: also time bf16-mixed, channels_last, compile"
+    )
     p.add_argument("--out", default=str(REPO / "outputs" / "bench.json"))
     args = p.parse_args()
 
@@ -188,27 +225,45 @@ def main() -> None:
         args.data_dir = tmp
     use_gpu = args.accelerator == "gpu" or (args.accelerator == "auto" and torch.cuda.is_available())
     device = torch.device("cuda" if use_gpu else "cpu")
-    machine = torch.cuda.get_device_name(0) if use_gpu else f"{platform.processor() or platform.machine()} CPU x{torch.get_num_threads()} threads"
-    print(f"bench on {machine}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps")
+    machine = (
+        torch.cuda.get_device_name(0)
+        if use_gpu
+        else f"{platform.processor() or platform.machine()} CPU x{torch.get_num_threads()} threads"
+    )
+    print(
+        f"bench on {machine}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps"
+    )
 
     rows = []
     for family in args.families.split(","):
         pl.seed_everything(0, verbose=False)
-        row = {"family": family, "genlab": bench_genlab(family, args, []), "plain": bench_plain(family, args, device),
-               "pil_loader": bench_pil(family, args, device)}
+        row = {
+            "family": family,
+            "genlab": bench_genlab(family, args, []),
+            "plain": bench_plain(family, args, device),
+            "pil_loader": bench_pil(family, args, device),
+        }
         row["genlab/plain"] = row["genlab"] / row["plain"]
         row["genlab/pil_loader"] = row["genlab"] / row["pil_loader"]
         if args.switches and use_gpu:
-            for name, extra in {"bf16-mixed": ["trainer.precision=bf16-mixed"], "channels_last": ["model.channels_last=true"],
-                                "compile": ["model.compile=true"], "data on host": ["dataset.on_device=false"]}.items():
+            for name, extra in {
+                "bf16-mixed": ["trainer.precision=bf16-mixed"],
+                "channels_last": ["model.channels_last=true"],
+                "compile": ["model.compile=true"],
+                "data on host": ["dataset.on_device=false"],
+            }.items():
                 row[f"genlab+{name}"] = bench_genlab(family, args, extra)
         rows.append(row)
         print(format_row(row))
 
-    print("\n| family | genlab img/s | plain PyTorch img/s | DataLoader+PIL img/s | genlab/plain | genlab/PIL |")
+    print(
+        "\n| family | genlab img/s | plain PyTorch img/s | DataLoader+PIL img/s | genlab/plain | genlab/PIL |"
+    )
     print("|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {r['family']} | {r['genlab']:.0f} | {r['plain']:.0f} | {r['pil_loader']:.0f} | {r['genlab/plain']:.3f} | {r['genlab/pil_loader']:.2f} |")
+        print(
+            f"| {r['family']} | {r['genlab']:.0f} | {r['plain']:.0f} | {r['pil_loader']:.0f} | {r['genlab/plain']:.3f} | {r['genlab/pil_loader']:.2f} |"
+        )
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps({"machine": machine, "args": vars(args), "rows": rows}, indent=2))
     if tmp:
@@ -217,8 +272,10 @@ def main() -> None:
 
 def format_row(r: dict) -> str:
     extras = " ".join(f"{k}={v:.0f}" for k, v in r.items() if k.startswith("genlab+"))
-    return (f"{r['family']}: genlab {r['genlab']:.0f} img/s | plain {r['plain']:.0f} | pil-loader {r['pil_loader']:.0f} | "
-            f"genlab/plain {r['genlab/plain']:.3f} | genlab/pil {r['genlab/pil_loader']:.2f} {extras}")
+    return (
+        f"{r['family']}: genlab {r['genlab']:.0f} img/s | plain {r['plain']:.0f} | pil-loader {r['pil_loader']:.0f} | "
+        f"genlab/plain {r['genlab/plain']:.3f} | genlab/pil {r['genlab/pil_loader']:.2f} {extras}"
+    )
 
 
 if __name__ == "__main__":

@@ -9,18 +9,44 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from genlab.cli import main
 
 # a GAN on the 2D ring: seconds per run on CPU
-RING_GAN = ["dataset=ring", "model=gan", "model.net=mlp", "model.g_hidden=[32,32]", "model.d_hidden=[32,32]", "model.latent_dim=4",
-            "dataset.batch_size=64"]
+RING_GAN = [
+    "dataset=ring",
+    "model=gan",
+    "model.net=mlp",
+    "model.g_hidden=[32,32]",
+    "model.d_hidden=[32,32]",
+    "model.latent_dim=4",
+    "dataset.batch_size=64",
+]
 # a tiny DCGAN on the built-in shapes dataset (image path: grids, PNGs)
-SHAPES_GAN = ["dataset=shapes", "model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "dataset.batch_size=16"]
+SHAPES_GAN = [
+    "dataset=shapes",
+    "model=gan",
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.latent_dim=16",
+    "dataset.batch_size=16",
+]
 # a tiny VAE on shapes
-SHAPES_VAE = ["dataset=shapes", "model=vae", "model.net=mlp", "model.latent_dim=4", "dataset.batch_size=16", "model.iw_samples=2"]
+SHAPES_VAE = [
+    "dataset=shapes",
+    "model=vae",
+    "model.net=mlp",
+    "model.latent_dim=4",
+    "dataset.batch_size=16",
+    "model.iw_samples=2",
+]
 
 
 def short(steps: int, every: int) -> list[str]:
-    return [f"trainer.max_steps={steps}", f"trainer.val_check_interval={every}", "trainer.limit_val_batches=2",
-            f"trainer.log_every_n_steps={max(1, every // 2)}", f"callbacks.model_checkpoint.every_n_train_steps={every}",
-            "trainer.accelerator=cpu"]
+    return [
+        f"trainer.max_steps={steps}",
+        f"trainer.val_check_interval={every}",
+        "trainer.limit_val_batches=2",
+        f"trainer.log_every_n_steps={max(1, every // 2)}",
+        f"callbacks.model_checkpoint.every_n_train_steps={every}",
+        "trainer.accelerator=cpu",
+    ]
 
 
 def run_train(run_dir: Path, *overrides: str) -> None:
@@ -29,6 +55,8 @@ def run_train(run_dir: Path, *overrides: str) -> None:
 
 
 def tensorboard(run_dir: Path) -> EventAccumulator:
-    acc = EventAccumulator(str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0})
+    acc = EventAccumulator(
+        str(run_dir / "tensorboard"), size_guidance={"scalars": 0, "images": 0, "tensors": 0}
+    )
     acc.Reload()
     return acc

@@ -24,14 +24,26 @@ pytestmark = pytest.mark.slow
 
 CLASSIFIER_STEPS = 1000  # batch 128: ~2 epochs
 MIN_TEST_ACCURACY = 0.985
-TINY_DCGAN = ["model=gan", "model.g_width=8", "model.d_width=8", "model.latent_dim=16", "dataset.batch_size=32"]
+TINY_DCGAN = [
+    "model=gan",
+    "model.g_width=8",
+    "model.d_width=8",
+    "model.latent_dim=16",
+    "dataset.batch_size=32",
+]
 
 
 @pytest.fixture(scope="module")
 def mnist_classifier(real_data_dir, tmp_path_factory) -> str:
     run = tmp_path_factory.mktemp("classifier")
-    run_train(run, "model=classifier", "dataset=mnist", f"paths.data_dir={real_data_dir}", "optimizer.scheduler=cosine",
-              *short(CLASSIFIER_STEPS, CLASSIFIER_STEPS // 2))
+    run_train(
+        run,
+        "model=classifier",
+        "dataset=mnist",
+        f"paths.data_dir={real_data_dir}",
+        "optimizer.scheduler=cosine",
+        *short(CLASSIFIER_STEPS, CLASSIFIER_STEPS // 2),
+    )
     return str(run / "checkpoints" / "last.ckpt")
 
 
@@ -47,10 +59,16 @@ def test_classifier_reaches_the_stated_test_accuracy(mnist_classifier, real_data
 
 
 def test_it_reads_the_three_digits_of_real_stacked_mnist(mnist_classifier, real_data_dir):
-    dm = StackedMNISTDataModule(data_dir=str(real_data_dir), image_size=32, value_range=[0.0, 1.0], n_test=5000)
-    batches = list(dm.test_dataloader())  # every test image in order, in [0, 1], with its label d0*100+d1*10+d2
+    dm = StackedMNISTDataModule(
+        data_dir=str(real_data_dir), image_size=32, value_range=[0.0, 1.0], n_test=5000
+    )
+    batches = list(
+        dm.test_dataloader()
+    )  # every test image in order, in [0, 1], with its label d0*100+d1*10+d2
     labels = torch.cat([y for _, y in batches])
-    _, logits = extract(ClassifierFeatures(load_model(mnist_classifier), image_channels=3), (x for x, _ in batches))
+    _, logits = extract(
+        ClassifierFeatures(load_model(mnist_classifier), image_channels=3), (x for x, _ in batches)
+    )
     digits = logits.argmax(-1)
     predicted = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]
     # ~ accuracy^3, a little lower: the 32 px stacked digits are resized back to the classifier's 28 px
@@ -66,8 +84,15 @@ def test_eval_of_a_gan_in_classifier_feature_space(dataset, mnist_classifier, re
     run = tmp_path / "run"
     run_train(run, f"dataset={dataset}", *TINY_DCGAN, f"paths.data_dir={real_data_dir}", *short(4, 2))
     out = tmp_path / "eval.json"
-    main(["eval", f"ckpt={run / 'checkpoints' / 'last.ckpt'}", f"eval.classifier_ckpt={mnist_classifier}",
-          "eval.n_samples=300", f"out={out}"])
+    main(
+        [
+            "eval",
+            f"ckpt={run / 'checkpoints' / 'last.ckpt'}",
+            f"eval.classifier_ckpt={mnist_classifier}",
+            "eval.n_samples=300",
+            f"out={out}",
+        ]
+    )
     report = json.loads(out.read_text())
     m = report["metrics"]
     assert report["features"] == "classifier" and report["n_samples"] == 300 and report["split"] == "test"

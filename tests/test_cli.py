@@ -71,7 +71,10 @@ def test_cfg_job_append_and_delete_keys(capsys):
         (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
         (["dataset.batch_size=0"], "dataset.batch_size"),
         (["dataset.batch_size=-8"], "dataset.batch_size"),
-        (["dataset=mnist", "dataset.download=false", "paths.data_dir=/nonexistent/genlab-data"], "paths.data_dir='/nonexistent/genlab-data' does not exist"),
+        (
+            ["dataset=mnist", "dataset.download=false", "paths.data_dir=/nonexistent/genlab-data"],
+            "paths.data_dir='/nonexistent/genlab-data' does not exist",
+        ),
         (["dataset.image_size=48"], "dataset.image_size=48"),
         (["seed=["], "cannot parse override"),
     ],
@@ -106,7 +109,9 @@ def test_resume_of_a_non_run_dir_is_one_line(capsys, tmp_path):
 def test_cli_works_from_outside_the_repo(tmp_path):
     """--help and --cfg job from a directory that is not the repo root (configs ship with the package)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    res = subprocess.run([*GENLAB, "train", "--cfg", "job", "model=vae"], cwd=tmp_path, env=env, capture_output=True, text=True)
+    res = subprocess.run(
+        [*GENLAB, "train", "--cfg", "job", "model=vae"], cwd=tmp_path, env=env, capture_output=True, text=True
+    )
     assert res.returncode == 0, res.stderr
     assert "genlab.models.vae.VAE" in res.stdout
     res = subprocess.run([*GENLAB, "train", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)

@@ -19,7 +19,17 @@ from genlab.data.synthetic import GaussianMixtureDataModule, ShapesDataModule
 from genlab.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "dataset").glob("*.yaml"))
-EXPECTED = {"mnist", "fashion_mnist", "cifar10", "celeba", "folder", "shapes", "ring", "grid", "stacked_mnist"}
+EXPECTED = {
+    "mnist",
+    "fashion_mnist",
+    "cifar10",
+    "celeba",
+    "folder",
+    "shapes",
+    "ring",
+    "grid",
+    "stacked_mnist",
+}
 
 
 def compose(path: Path, data_dir: str = "data") -> OmegaConf:
@@ -111,7 +121,9 @@ def attach(dm, rank=0, world_size=1, device="cpu"):
 
 
 def ring(**over):
-    return GaussianMixtureDataModule(**{"name": "ring", "n_train": 1000, "n_test": 100, "batch_size": 100, **over})
+    return GaussianMixtureDataModule(
+        **{"name": "ring", "n_train": 1000, "n_test": 100, "batch_size": 100, **over}
+    )
 
 
 def test_ddp_ranks_get_disjoint_shards_of_the_global_batch():
@@ -126,7 +138,9 @@ def test_ddp_ranks_get_disjoint_shards_of_the_global_batch():
 
 
 def test_global_batch_not_divisible_by_world_size():
-    with pytest.raises(ConfigError, match=r"dataset.batch_size=100 is global and must divide evenly over the 3 devices.*102"):
+    with pytest.raises(
+        ConfigError, match=r"dataset.batch_size=100 is global and must divide evenly over the 3 devices.*102"
+    ):
         attach(ring(), 0, 3)
 
 
@@ -222,13 +236,22 @@ class MeanModel(pl.LightningModule):
 @pytest.mark.parametrize("dataset", ["shapes", "grid"])
 def test_lightning_fit(tmp_path, dataset):
     if dataset == "shapes":
-        dm = ShapesDataModule(data_dir=str(tmp_path), n_train=256, n_test=64, batch_size=32, value_range=[-1, 1])
+        dm = ShapesDataModule(
+            data_dir=str(tmp_path), n_train=256, n_test=64, batch_size=32, value_range=[-1, 1]
+        )
     else:
         dm = GaussianMixtureDataModule(name="grid", n_train=256, n_test=64, batch_size=32)
     model = MeanModel(dm.spec.shape, dm.spec.value_range)
     trainer = pl.Trainer(
-        max_steps=5, val_check_interval=5, limit_val_batches=2, logger=False, enable_checkpointing=False,
-        enable_progress_bar=False, enable_model_summary=False, accelerator="cpu", default_root_dir=tmp_path,
+        max_steps=5,
+        val_check_interval=5,
+        limit_val_batches=2,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        accelerator="cpu",
+        default_root_dir=tmp_path,
     )
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 5 and model.seen == 5 * 32

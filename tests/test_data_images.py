@@ -37,7 +37,9 @@ def fake_cifar(tmp_path, monkeypatch):
     folder.mkdir()
 
     def batch(first: int, n: int) -> dict:
-        data = np.stack([np.repeat(np.array(cifar_colour(i), np.uint8), 1024) for i in range(first, first + n)])
+        data = np.stack(
+            [np.repeat(np.array(cifar_colour(i), np.uint8), 1024) for i in range(first, first + n)]
+        )
         return {"data": data, "labels": [i % 10 for i in range(first, first + n)]}
 
     for b in range(5):
@@ -117,11 +119,17 @@ def fake_celeba(tmp_path, monkeypatch):
         img[:] = RED
         img[20:198] = BLUE  # exactly the 178 x 178 centre crop
         Image.fromarray(img).save(root / "img_align_celeba" / name)
-    (root / "list_eval_partition.txt").write_text(lines(f"{n} {p}" for n, p in zip(names, partition, strict=True)))
+    (root / "list_eval_partition.txt").write_text(
+        lines(f"{n} {p}" for n, p in zip(names, partition, strict=True))
+    )
     (root / "identity_CelebA.txt").write_text(lines(f"{n} 1" for n in names))
-    (root / "list_bbox_celeba.txt").write_text(lines(["7", "image_id x_1 y_1 width height", *(f"{n} 0 0 9 9" for n in names)]))
+    (root / "list_bbox_celeba.txt").write_text(
+        lines(["7", "image_id x_1 y_1 width height", *(f"{n} 0 0 9 9" for n in names)])
+    )
     marks = "lefteye_x lefteye_y righteye_x righteye_y nose_x nose_y leftmouth_x leftmouth_y rightmouth_x rightmouth_y"
-    (root / "list_landmarks_align_celeba.txt").write_text(lines(["7", marks, *(f"{n}" + " 1" * 10 for n in names)]))
+    (root / "list_landmarks_align_celeba.txt").write_text(
+        lines(["7", marks, *(f"{n}" + " 1" * 10 for n in names)])
+    )
     (root / "list_attr_celeba.txt").write_text(lines(["7", "Smiling Young", *(f"{n} 1 -1" for n in names)]))
     monkeypatch.setattr(torchvision.datasets.celeba, "check_integrity", lambda *a, **k: True)
     return tmp_path
@@ -144,7 +152,9 @@ def test_celeba_missing(tmp_path, offline):
     with pytest.raises(DataError) as e:
         CelebADataModule(data_dir=str(tmp_path)).prepare_data()
     msg = str(e.value)
-    assert "\n" not in msg and f"CelebA not found under {tmp_path}/celeba" in msg and "img_align_celeba" in msg
+    assert (
+        "\n" not in msg and f"CelebA not found under {tmp_path}/celeba" in msg and "img_align_celeba" in msg
+    )
 
 
 def test_celeba_broken_image(fake_celeba):
@@ -171,7 +181,9 @@ def tree(tmp_path):
 
 
 def folder(root, **over):
-    cfg = dict(path=str(root), image_size=16, batch_size=3, num_workers=0, val_fraction=0.0, value_range=[0.0, 1.0])
+    cfg = dict(
+        path=str(root), image_size=16, batch_size=3, num_workers=0, val_fraction=0.0, value_range=[0.0, 1.0]
+    )
     return FolderDataModule(**{**cfg, **over})
 
 
@@ -179,7 +191,11 @@ def test_folder_rgb(tree):
     dm = folder(tree)
     assert dm.spec.shape == (3, 16, 16)
     files = dm.files["train"]
-    assert [p.name for p in files] == ["red.png", "blue.png", "gray.png"]  # sorted paths, recursive, images only
+    assert [p.name for p in files] == [
+        "red.png",
+        "blue.png",
+        "gray.png",
+    ]  # sorted paths, recursive, images only
     x, y = next(iter(dm.val_dataloader()))
     assert x.shape == (3, 3, 16, 16) and y.tolist() == [-1, -1, -1]
     assert torch.allclose(x[0], torch.tensor([1.0, 0, 0]).view(3, 1, 1).expand(3, 16, 16))

@@ -62,7 +62,9 @@ def test_real_splits_shapes_ranges(real_data_dir, name):
 def test_matches_torchvision_reference(real_data_dir):
     """Our uint8 -> [0, 1] pipeline gives exactly torchvision's ToTensor() of the same test images."""
     dm = mnist(real_data_dir, value_range=[0.0, 1.0])
-    ref = torchvision.datasets.MNIST(str(real_data_dir), train=False, transform=torchvision.transforms.ToTensor())
+    ref = torchvision.datasets.MNIST(
+        str(real_data_dir), train=False, transform=torchvision.transforms.ToTensor()
+    )
     xs = torch.cat([b[0] for b in dm.val_dataloader()])  # val: unshuffled test split
     ys = torch.cat([b[1] for b in dm.val_dataloader()])
     for i in (0, 1, 4321, 9999):

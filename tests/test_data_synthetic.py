@@ -24,7 +24,9 @@ from genlab.errors import ConfigError
 SIZE = 64
 
 
-def one_shape(kind: str, scale: float = 0.5, rotation: float = 0.0, x: float = 0.0, y: float = 0.0) -> torch.Tensor:
+def one_shape(
+    kind: str, scale: float = 0.5, rotation: float = 0.0, x: float = 0.0, y: float = 0.0
+) -> torch.Tensor:
     """Render one shape with given factors; returns coverage in [0, 1] as (SIZE, SIZE)."""
     factors = {
         "shape": torch.tensor([SHAPES.index(kind)]),
@@ -108,8 +110,10 @@ def test_shapes_datamodule_deterministic_from_seed(tmp_path):
     a = shapes_dm(tmp_path / "a")
     b = shapes_dm(tmp_path / "b")
     c = shapes_dm(tmp_path / "c", seed=4)
-    assert torch.equal(a.real_samples(600, "train", torch.Generator().manual_seed(0)),
-                       b.real_samples(600, "train", torch.Generator().manual_seed(0)))
+    assert torch.equal(
+        a.real_samples(600, "train", torch.Generator().manual_seed(0)),
+        b.real_samples(600, "train", torch.Generator().manual_seed(0)),
+    )
     assert torch.equal(a.factors["rotation"], b.factors["rotation"])
     assert not torch.equal(a.factors["rotation"], c.factors["rotation"])
     # train and test are different draws

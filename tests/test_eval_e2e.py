@@ -75,8 +75,12 @@ def test_vae_likelihoods_iw_bound_with_k1_equals_the_elbo(tmp_path_factory, tmp_
 
 
 def test_image_metrics_in_the_feature_space_of_a_genlab_classifier(shapes_gan, shapes_classifier, tmp_path):
-    report = run_eval(tmp_path / "r.json", f"ckpt={shapes_gan}", f"eval.classifier_ckpt={shapes_classifier}",
-                      "eval.n_samples=200")
+    report = run_eval(
+        tmp_path / "r.json",
+        f"ckpt={shapes_gan}",
+        f"eval.classifier_ckpt={shapes_classifier}",
+        "eval.n_samples=200",
+    )
     m = report["metrics"]
     assert report["features"] == "classifier" and report["n_samples"] == 200 and report["n_reference"] == 200
     assert set(m) >= {"fid", "kid", "kid_std", "precision", "recall", "density", "coverage", "class_kl"}
@@ -122,8 +126,13 @@ def random_inception_weights(tmp_path_factory) -> str:
 
 @pytest.mark.slow  # InceptionV3 at 299 px on the CPU: about a minute
 def test_inception_path_works_when_weights_are_given(shapes_gan, random_inception_weights, tmp_path):
-    report = run_eval(tmp_path / "r.json", f"ckpt={shapes_gan}", f"eval.inception_weights={random_inception_weights}",
-                      "eval.n_samples=6", "eval.batch_size=6")
+    report = run_eval(
+        tmp_path / "r.json",
+        f"ckpt={shapes_gan}",
+        f"eval.inception_weights={random_inception_weights}",
+        "eval.n_samples=6",
+        "eval.batch_size=6",
+    )
     m = report["metrics"]
     assert report["features"] == "inception"
     assert set(m) >= {"fid", "kid", "is", "precision", "recall", "density", "coverage"}
@@ -134,9 +143,16 @@ def test_inception_path_works_when_weights_are_given(shapes_gan, random_inceptio
 def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_classifier, tmp_path):
     run = tmp_path / "run"
     callback = "+callbacks.eval_metrics"
-    run_train(run, *SHAPES_GAN, *short(8, 4), f"{callback}._target_=genlab.callbacks.eval_metrics.EvalMetrics",
-              f"{callback}.classifier_ckpt={shapes_classifier}", f"{callback}.n_samples=64",
-              "callbacks.model_checkpoint.monitor=val/fid", "optimized_metric=val/fid")
+    run_train(
+        run,
+        *SHAPES_GAN,
+        *short(8, 4),
+        f"{callback}._target_=genlab.callbacks.eval_metrics.EvalMetrics",
+        f"{callback}.classifier_ckpt={shapes_classifier}",
+        f"{callback}.n_samples=64",
+        "callbacks.model_checkpoint.monitor=val/fid",
+        "optimized_metric=val/fid",
+    )
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"val/fid", "val/kid", "val/precision", "val/coverage", "val/class_kl"} <= set(metrics)
     assert math.isfinite(metrics["val/fid"]) and metrics["val/fid"] > 0

@@ -41,14 +41,24 @@ class CountingBatches:
 
 def batches(spec: DataSpec, n: int = 64, batch_size: int = 16, fill: float | None = None) -> TensorBatches:
     g = torch.Generator().manual_seed(0)
-    x = torch.rand(n, *spec.shape, generator=g) * 2 - 1 if fill is None else torch.full((n, *spec.shape), fill)
+    x = (
+        torch.rand(n, *spec.shape, generator=g) * 2 - 1
+        if fill is None
+        else torch.full((n, *spec.shape), fill)
+    )
     return TensorBatches(x, None, batch_size=batch_size)
 
 
 def fit(model: GAN, data, steps: int, **trainer_kwargs) -> pl.Trainer:
     options = dict(
-        max_steps=steps, accelerator="cpu", logger=False, enable_checkpointing=False, enable_progress_bar=False,
-        enable_model_summary=False, limit_val_batches=0, log_every_n_steps=1,
+        max_steps=steps,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        limit_val_batches=0,
+        log_every_n_steps=1,
     )
     trainer = pl.Trainer(**{**options, **trainer_kwargs})
     trainer.fit(model, data)
@@ -99,7 +109,11 @@ def test_gradient_penalty_weight_defaults_to_ten_for_wgan_only():
 
 
 def test_config_time_contract_accepts_typed_and_plain_configs():
-    for cfg in (GANConfig(net="resnet"), {"net": "resnet"}, OmegaConf.create({"_target_": "x", "net": "resnet"})):
+    for cfg in (
+        GANConfig(net="resnet"),
+        {"net": "resnet"},
+        OmegaConf.create({"_target_": "x", "net": "resnet"}),
+    ):
         assert GAN.supported_image_sizes(cfg) == (32, 64)
         assert GAN.expected_value_range(cfg) == (-1.0, 1.0)
         assert GAN.supports_images(cfg) and not GAN.supports_vectors(cfg)
@@ -129,7 +143,9 @@ def test_pacgan_packs_consecutive_samples_along_channels():
     packed = pack_samples(x, 2)
     assert packed.shape == (2, 4, 3, 3)  # the odd fifth sample is dropped
     torch.testing.assert_close(packed[1], torch.cat([x[2], x[3]]))
-    torch.testing.assert_close(pack_samples(torch.eye(4), 2), torch.tensor([[1.0, 0, 0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0, 0, 1]]))
+    torch.testing.assert_close(
+        pack_samples(torch.eye(4), 2), torch.tensor([[1.0, 0, 0, 0, 0, 1, 0, 0], [0, 0, 1, 0, 0, 0, 0, 1]])
+    )
     with pytest.raises(ConfigError, match="model.pack=4"):
         pack_samples(x[:3], 4)
 
@@ -183,7 +199,9 @@ def test_ttur_learning_rates_reach_the_optimizers():
 
 
 def test_optimizer_group_and_schedule_over_max_steps():
-    model = GAN(data=POINTS, optimizer=dict(name="adam", lr=1e-3, betas=[0.0, 0.9], scheduler="linear"), **TINY_MLP)
+    model = GAN(
+        data=POINTS, optimizer=dict(name="adam", lr=1e-3, betas=[0.0, 0.9], scheduler="linear"), **TINY_MLP
+    )
     trainer = fit(model, batches(POINTS), steps=4)
     for opt in trainer.optimizers:
         assert opt.param_groups[0]["betas"] == (0.0, 0.9)
@@ -194,7 +212,18 @@ def test_every_step_logs_the_diagnostics():
     model = GAN(data=IMAGES, loss="wgan", r1_gamma=1.0, **TINY)
     trainer = fit(model, batches(IMAGES, n=32), steps=2)
     keys = {k for k in trainer.callback_metrics if k.startswith("train/")}
-    expected = {"loss_d", "loss_g", "d_real", "d_fake", "grad_norm_g", "grad_norm_d", "lr_g", "lr_d", "gp", "r1"}
+    expected = {
+        "loss_d",
+        "loss_g",
+        "d_real",
+        "d_fake",
+        "grad_norm_g",
+        "grad_norm_d",
+        "lr_g",
+        "lr_d",
+        "gp",
+        "r1",
+    }
     assert keys == {f"train/{k}" for k in expected}
     assert all(torch.isfinite(trainer.callback_metrics[k]) for k in keys)
 
@@ -237,7 +266,9 @@ def test_ema_generator_is_the_exponential_average_of_the_generator_after_each_st
     expected = record.history[0]
     for params in record.history[1:]:
         expected = [decay * e + (1 - decay) * p for e, p in zip(expected, params, strict=True)]
-    for e, ema, g in zip(expected, model.g_ema.module.parameters(), model.generator.parameters(), strict=True):
+    for e, ema, g in zip(
+        expected, model.g_ema.module.parameters(), model.generator.parameters(), strict=True
+    ):
         torch.testing.assert_close(ema, e)
         assert not torch.allclose(ema, g)
 
@@ -292,10 +323,24 @@ def test_validation_reports_mode_coverage_for_2d_data():
             return batches(POINTS, batch_size=32)
 
     model = GAN(data=POINTS, **TINY_MLP)
-    trainer = pl.Trainer(max_steps=2, accelerator="cpu", logger=False, enable_checkpointing=False,
-                         enable_progress_bar=False, enable_model_summary=False, num_sanity_val_steps=0,
-                         val_check_interval=2)
+    trainer = pl.Trainer(
+        max_steps=2,
+        accelerator="cpu",
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        val_check_interval=2,
+    )
     trainer.fit(model, datamodule=RingData())
     metrics = trainer.callback_metrics
-    assert {"val/loss_d", "val/loss_g", "val/d_real", "val/d_fake", "val/modes_covered", "val/hq_fraction"} <= set(metrics)
+    assert {
+        "val/loss_d",
+        "val/loss_g",
+        "val/d_real",
+        "val/d_fake",
+        "val/modes_covered",
+        "val/hq_fraction",
+    } <= set(metrics)
     assert 0 <= metrics["val/modes_covered"].item() <= 2 and 0 <= metrics["val/hq_fraction"].item() <= 1

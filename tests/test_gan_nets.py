@@ -75,9 +75,14 @@ def test_batch_norm_dropped_from_d_with_per_sample_penalties_or_spectral_norm():
     assert any(isinstance(m, nn.BatchNorm2d) for m in build_discriminator(GANConfig(), spec).modules())
 
 
-@pytest.mark.parametrize("net,spec", [("dcgan", DataSpec((3, 32, 32), (-1.0, 1.0))),
-                                      ("resnet", DataSpec((1, 32, 32), (-1.0, 1.0))),
-                                      ("mlp", DataSpec((2,), None))])
+@pytest.mark.parametrize(
+    "net,spec",
+    [
+        ("dcgan", DataSpec((3, 32, 32), (-1.0, 1.0))),
+        ("resnet", DataSpec((1, 32, 32), (-1.0, 1.0))),
+        ("mlp", DataSpec((2,), None)),
+    ],
+)
 def test_spectral_norm_bounds_every_discriminator_layer(net, spec):
     torch.manual_seed(0)
     d = build_discriminator(GANConfig(net=net, spectral_norm=True, d_width=8, d_hidden=[32, 32]), spec)
@@ -110,7 +115,9 @@ def test_translation_is_a_zero_filled_shift_of_at_most_an_eighth():
     out = translation(x)
     assert out.shape == x.shape
     for xi, oi in zip(x, out, strict=True):
-        matches = [(dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(zero_shift(xi, dy, dx), oi)]
+        matches = [
+            (dy, dx) for dy in range(-2, 3) for dx in range(-2, 3) if torch.equal(zero_shift(xi, dy, dx), oi)
+        ]
         assert len(matches) == 1
     assert not torch.equal(out, x)
 

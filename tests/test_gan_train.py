@@ -18,7 +18,6 @@ RING_GAN = dict(net="mlp", latent_dim=8, g_hidden=[128, 128], d_hidden=[128, 128
 RING_STEPS = 1500
 
 
-
 def test_mlp_gan_covers_the_modes_of_the_ring(one_thread):
     pl.seed_everything(0, verbose=False)
     dm = GaussianMixtureDataModule(name="ring", batch_size=512, seed=0, on_device="false")
@@ -38,8 +37,14 @@ def mnist_batches(root, n: int = 256, batch_size: int = 32) -> TensorBatches:
 
 def test_dcgan_steps_on_real_mnist(real_data_dir):
     pl.seed_everything(0, verbose=False)
-    model = GAN(data=DataSpec((1, 32, 32), (-1.0, 1.0), name="mnist"), latent_dim=32, g_width=16, d_width=16,
-                ema=True, ema_decay=0.5)
+    model = GAN(
+        data=DataSpec((1, 32, 32), (-1.0, 1.0), name="mnist"),
+        latent_dim=32,
+        g_width=16,
+        d_width=16,
+        ema=True,
+        ema_decay=0.5,
+    )
     g_before = [p.detach().clone() for p in model.generator.parameters()]
     d_before = [p.detach().clone() for p in model.discriminator.parameters()]
     trainer = fit(model, mnist_batches(real_data_dir), steps=3)

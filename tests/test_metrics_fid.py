@@ -43,8 +43,14 @@ def test_fid_between_gaussians_equals_the_closed_form():
 
 def test_fid_diagonal_gaussians_match_the_per_dimension_formula():
     # diagonal covariances: FID = sum (m1 - m2)^2 + (s1 - s2)^2 with s the standard deviations
-    m1, m2 = torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64), torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64)
-    sd1, sd2 = torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64), torch.tensor([1.0, 0.5, 3.0], dtype=torch.float64)
+    m1, m2 = (
+        torch.tensor([0.0, 1.0, 2.0], dtype=torch.float64),
+        torch.tensor([1.0, 1.0, 0.0], dtype=torch.float64),
+    )
+    sd1, sd2 = (
+        torch.tensor([1.0, 2.0, 0.5], dtype=torch.float64),
+        torch.tensor([1.0, 0.5, 3.0], dtype=torch.float64),
+    )
     x1 = with_moments(200, m1, torch.diag(sd1**2), seed=5)
     x2 = with_moments(200, m2, torch.diag(sd2**2), seed=6)
     expected = (1 + 0 + 4) + (0 + 1.5**2 + 2.5**2)

@@ -25,7 +25,9 @@ def test_disjoint_sets_score_zero():
 def test_mode_dropping_lowers_recall_and_coverage_not_precision():
     g = torch.Generator().manual_seed(2)
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0]])
-    real = torch.cat([centres[0] + torch.randn(200, 2, generator=g), centres[1] + torch.randn(200, 2, generator=g)])
+    real = torch.cat(
+        [centres[0] + torch.randn(200, 2, generator=g), centres[1] + torch.randn(200, 2, generator=g)]
+    )
     fake = centres[0] + torch.randn(400, 2, generator=g)  # only the first mode
     s = prdc(real, fake)
     assert s["precision"] > 0.95

@@ -27,26 +27,39 @@ def test_resumed_run_equals_uninterrupted_run(tmp_path, family):
     data order continue exactly, so the result equals a run that was never stopped."""
     common = [*family, "trainer.deterministic=true", *short(60, 30)]
     run_train(tmp_path / "straight", *common)
-    run_train(tmp_path / "split", *common, "+callbacks.stop._target_=stopper.StopAt", "+callbacks.stop.step=30")
+    run_train(
+        tmp_path / "split", *common, "+callbacks.stop._target_=stopper.StopAt", "+callbacks.stop.step=30"
+    )
     assert final_state(tmp_path / "split")["global_step"] == 30
     run_train(tmp_path / "ignored", f"resume={tmp_path / 'split'}", "~callbacks.stop")
     assert not (tmp_path / "ignored").exists()  # resume writes into the original run dir
     a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "split")
     assert b["global_step"] == 60
     for key, value in a["state_dict"].items():
-        if key.startswith("recon_"):  # the VAE's display batch for the reconstruction grid, not training state
+        if key.startswith(
+            "recon_"
+        ):  # the VAE's display batch for the reconstruction grid, not training state
             continue
         assert torch.allclose(value.float(), b["state_dict"][key].float(), atol=1e-5), key
     for sa, sb in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
         for pid, state in sa["state"].items():
             assert torch.allclose(state["exp_avg"], sb["state"][pid]["exp_avg"], atol=1e-6)
-    steps = [e.step for e in tensorboard(tmp_path / "split").Scalars("train/loss" if "model=vae" in family else "train/loss_d")]
+    steps = [
+        e.step
+        for e in tensorboard(tmp_path / "split").Scalars(
+            "train/loss" if "model=vae" in family else "train/loss_d"
+        )
+    ]
     assert steps == sorted(set(steps))  # one continuous curve, no duplicates
 
 
 def test_ckpt_path_inside_a_run_continues_that_run(tmp_path):
     run_train(tmp_path / "run", *RING_GAN, *short(20, 10))
-    run_train(tmp_path / "elsewhere", f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'step0000010.ckpt'}", "trainer.max_steps=30")
+    run_train(
+        tmp_path / "elsewhere",
+        f"ckpt_path={tmp_path / 'run' / 'checkpoints' / 'step0000010.ckpt'}",
+        "trainer.max_steps=30",
+    )
     assert json.loads((tmp_path / "run" / "metrics.json").read_text())["global_step"] == 30
     assert not (tmp_path / "elsewhere").exists()
 
@@ -56,8 +69,16 @@ def test_sigkill_then_resume(tmp_path):
     """Kill a training process mid-run (SIGKILL), resume it: the run finishes with the right number of steps,
     one continuous set of curves, and no work lost beyond the last checkpoint."""
     run_dir = tmp_path / "run"
-    args = [sys.executable, "-m", "genlab", "train", f"hydra.run.dir={run_dir}", *RING_GAN,
-            *short(3000, 100), "trainer.log_every_n_steps=10"]
+    args = [
+        sys.executable,
+        "-m",
+        "genlab",
+        "train",
+        f"hydra.run.dir={run_dir}",
+        *RING_GAN,
+        *short(3000, 100),
+        "trainer.log_every_n_steps=10",
+    ]
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -74,8 +95,13 @@ def test_sigkill_then_resume(tmp_path):
     assert 300 <= saved < 3000, saved
     assert max(e.step for e in tensorboard(run_dir).Scalars("train/loss_d")) > saved  # points to purge exist
 
-    res = subprocess.run([sys.executable, "-m", "genlab", "train", f"resume={run_dir}"], env=env, cwd=tmp_path,
-                         capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "genlab", "train", f"resume={run_dir}"],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr[-2000:]
     assert json.loads((run_dir / "metrics.json").read_text())["global_step"] == 3000
     assert [p.name for p in (run_dir / "tensorboard").iterdir() if p.is_dir()] == []  # no new version dir

@@ -18,7 +18,14 @@ ENV = {**os.environ, "PYTHONPATH": str(REPO)}
 
 
 def genlab(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    res = subprocess.run([sys.executable, "-m", "genlab", *args], cwd=cwd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    res = subprocess.run(
+        [sys.executable, "-m", "genlab", *args],
+        cwd=cwd,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     assert res.returncode == 0, res.stderr[-3000:]
     return res
 
@@ -30,7 +37,15 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
 def test_two_job_multirun_from_outside_the_repo(tmp_path):
     """`genlab train -m` runs from any directory; one run dir per job, each with its own TensorBoard run."""
     sweep = tmp_path / "sweep"
-    genlab(tmp_path, "train", "-m", f"hydra.sweep.dir={sweep}", *RING_GAN, *short(10, 5), "optimizer.lr=1e-4,2e-4")
+    genlab(
+        tmp_path,
+        "train",
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        *RING_GAN,
+        *short(10, 5),
+        "optimizer.lr=1e-4,2e-4",
+    )
     jobs = job_dirs(sweep)
     assert len(jobs) == 2
     lrs = set()
@@ -50,7 +65,9 @@ def test_slurm_launcher_config_composes():
 
 
 def test_optuna_search_config_composes():
-    cfg = compose_config("train", ["model.net=mlp", "dataset=ring", "hparams_search=gan_optuna"], return_hydra=True)
+    cfg = compose_config(
+        "train", ["model.net=mlp", "dataset=ring", "hparams_search=gan_optuna"], return_hydra=True
+    )
     assert cfg.optimized_metric == "val/hq_fraction"
     assert cfg.hydra.sweeper._target_.endswith("OptunaSweeper")
     assert cfg.hydra.sweeper.direction == "maximize"
@@ -59,8 +76,16 @@ def test_optuna_search_config_composes():
 @pytest.mark.slow
 def test_optuna_sweep_optimizes_the_returned_metric(tmp_path):
     sweep = tmp_path / "sweep"
-    genlab(tmp_path, "train", "hparams_search=gan_optuna", f"hydra.sweep.dir={sweep}", *RING_GAN, *short(20, 10),
-           "hydra.sweeper.n_trials=2", "hydra.sweeper.sampler.n_startup_trials=2")
+    genlab(
+        tmp_path,
+        "train",
+        "hparams_search=gan_optuna",
+        f"hydra.sweep.dir={sweep}",
+        *RING_GAN,
+        *short(20, 10),
+        "hydra.sweeper.n_trials=2",
+        "hydra.sweeper.sampler.n_startup_trials=2",
+    )
     best = (sweep / "optimization_results.yaml").read_text()
     assert "best_value" in best and "best_params" in best
     assert len(job_dirs(sweep)) == 2
@@ -69,8 +94,17 @@ def test_optuna_sweep_optimizes_the_returned_metric(tmp_path):
 @pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     sweep = tmp_path / "sweep"
-    genlab(tmp_path, "train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", f"hydra.sweep.dir={sweep}",
-           *RING_GAN, *short(10, 5), "seed=1,2")
+    genlab(
+        tmp_path,
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        f"hydra.sweep.dir={sweep}",
+        *RING_GAN,
+        *short(10, 5),
+        "seed=1,2",
+    )
     assert [json.loads((j / "metrics.json").read_text())["global_step"] for j in job_dirs(sweep)] == [10, 10]
 
 
@@ -87,8 +121,17 @@ def test_ddp_cpu_gan_single_run(tmp_path):
 def test_ddp_cpu_inside_a_two_job_multirun(tmp_path):
     """Multirun x DDP (Lightning #11300): each job runs its own 2-process group in its own dir."""
     sweep = tmp_path / "sweep"
-    genlab(tmp_path, "train", "-m", f"hydra.sweep.dir={sweep}", "trainer=ddp_cpu", *RING_GAN, *short(10, 5), "model=gan",
-           "optimizer.lr=1e-4,2e-4")
+    genlab(
+        tmp_path,
+        "train",
+        "-m",
+        f"hydra.sweep.dir={sweep}",
+        "trainer=ddp_cpu",
+        *RING_GAN,
+        *short(10, 5),
+        "model=gan",
+        "optimizer.lr=1e-4,2e-4",
+    )
     jobs = job_dirs(sweep)
     assert len(jobs) == 2
     for job in jobs:

@@ -23,7 +23,6 @@ NETS = {
 }
 
 
-
 @pytest.mark.usefixtures("one_thread")
 @pytest.mark.parametrize("net", ["mlp", pytest.param("conv", marks=pytest.mark.slow)])
 def test_short_mnist_run_lowers_validation_neg_elbo(real_data_dir, net):

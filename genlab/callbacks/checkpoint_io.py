@@ -14,7 +14,9 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     """Write to ``<name>.tmp`` in the same directory, fsync, then ``os.replace``: a reader sees the old
     complete file or the new complete file, never a partial one (Lightning writes in place)."""
 
-    def save_checkpoint(self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None) -> None:
+    def save_checkpoint(
+        self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
+    ) -> None:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(path.name + ".tmp")

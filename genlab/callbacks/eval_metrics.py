@@ -43,7 +43,9 @@ class EvalMetrics(pl.Callback):
         seed: int = 0,
     ) -> None:
         if every_n_validations < 1:
-            raise ConfigError(f"callbacks.eval_metrics.every_n_validations={every_n_validations} must be >= 1")
+            raise ConfigError(
+                f"callbacks.eval_metrics.every_n_validations={every_n_validations} must be >= 1"
+            )
         self.metrics = metrics
         self.n_samples = n_samples
         self.features = features or ("classifier" if classifier_ckpt else "inception")
@@ -70,15 +72,22 @@ class EvalMetrics(pl.Callback):
             self._names = list(self.metrics)
         check_metrics(self._names, pl_module, self.features)
         if needs_features(self._names, pl_module):
-            self._extractor = build_extractor(self.features, pl_module.spec.channels, self.classifier_ckpt,
-                                              self.inception_weights, pl_module.device)
+            self._extractor = build_extractor(
+                self.features,
+                pl_module.spec.channels,
+                self.classifier_ckpt,
+                self.inception_weights,
+                pl_module.device,
+            )
 
     def reference(self, trainer: pl.Trainer, n: int) -> Reference:
         if self._reference is None:
             dm = trainer.datamodule
             if dm.spec.is_image:
                 n = min(n, len(dm.labels(self.split)))
-            real = dm.real_samples(n, split=self.split, generator=torch.Generator().manual_seed(self.seed + 1))
+            real = dm.real_samples(
+                n, split=self.split, generator=torch.Generator().manual_seed(self.seed + 1)
+            )
             self._reference = Reference(real, modes=dm.modes, mode_std=dm.mode_std)
         return self._reference
 
@@ -91,8 +100,9 @@ class EvalMetrics(pl.Callback):
         n = self.n_samples or DEFAULT_SAMPLES[data_kind(pl_module.spec)]
         if self._extractor is not None:
             self._extractor.to(pl_module.device)
-        results = compute_metrics(pl_module, self.reference(trainer, n), self._names, n, self._extractor,
-                                  self.batch_size, self.seed)
+        results = compute_metrics(
+            pl_module, self.reference(trainer, n), self._names, n, self._extractor, self.batch_size, self.seed
+        )
         for key, value in results.items():
             if isinstance(value, int | float):
                 pl_module.log(f"val/{key}", float(value))

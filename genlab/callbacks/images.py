@@ -57,11 +57,17 @@ class ImageGrids(pl.Callback):
     @torch.no_grad()
     def panels(self, trainer, pl_module) -> dict[str, Tensor]:
         if pl_module.spec.is_image:
-            return {name: make_grid(imgs.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
-                    for name, (imgs, nrow) in pl_module.image_panels().items()}
+            return {
+                name: make_grid(imgs.float().cpu(), nrow=nrow, padding=2, pad_value=1.0)
+                for name, (imgs, nrow) in pl_module.image_panels().items()
+            }
         # own generators: logging must not consume the training RNG (a resumed run must continue identically)
         dm = trainer.datamodule
-        real = dm.real_samples(self.n_scatter, split="train", generator=torch.Generator().manual_seed(0)) if hasattr(dm, "real_samples") else None
+        real = (
+            dm.real_samples(self.n_scatter, split="train", generator=torch.Generator().manual_seed(0))
+            if hasattr(dm, "real_samples")
+            else None
+        )
         samples = pl_module.sample(self.n_scatter, generator=torch.Generator().manual_seed(1)).float().cpu()
         return {"scatter": scatter_image(samples, real, getattr(dm, "modes", None))}
 

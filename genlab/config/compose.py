@@ -10,8 +10,12 @@ from omegaconf import DictConfig, open_dict
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 
 
-def compose_config(name: str = "train", overrides: list[str] | None = None, run_dir: str | Path | None = None,
-                   return_hydra: bool = False) -> DictConfig:
+def compose_config(
+    name: str = "train",
+    overrides: list[str] | None = None,
+    run_dir: str | Path | None = None,
+    return_hydra: bool = False,
+) -> DictConfig:
     """The config ``genlab <name> <overrides>`` would run; ``run_dir`` stands in for Hydra's output dir."""
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR), job_name=name):
         cfg = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=return_hydra)

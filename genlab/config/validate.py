@@ -19,7 +19,9 @@ from genlab.errors import ConfigError
 from genlab.optim import OptimizerConfig
 
 
-def check_against(schema: type, node: DictConfig | dict, prefix: str, drop: tuple[str, ...] = ("_target_",)) -> Any:
+def check_against(
+    schema: type, node: DictConfig | dict, prefix: str, drop: tuple[str, ...] = ("_target_",)
+) -> Any:
     """Merge ``node`` into the structured ``schema`` and build it; return the typed object."""
     data = OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node)
     data = {k: v for k, v in data.items() if k not in drop}

@@ -22,7 +22,9 @@ CACHE_VERSION = 1
 CACHE_DIRNAME = "genlab_cache"
 
 
-def cache_path(data_dir: str | Path, name: str, size: int, split: str, fingerprint: str | None = None) -> Path:
+def cache_path(
+    data_dir: str | Path, name: str, size: int, split: str, fingerprint: str | None = None
+) -> Path:
     """``{data_dir}/genlab_cache/<name>-<size>-<split>[-<fingerprint>].pt``."""
     stem = f"{name}-{size}-{split}" + (f"-{fingerprint}" if fingerprint else "")
     return Path(data_dir) / CACHE_DIRNAME / f"{stem}.pt"
@@ -65,9 +67,7 @@ def _load_valid(path: Path, meta: dict, sample_shape: tuple[int, ...]) -> dict |
     return obj
 
 
-def load_or_build(
-    path: Path, build: Callable[[], dict], meta: dict, sample_shape: tuple[int, ...]
-) -> dict:
+def load_or_build(path: Path, build: Callable[[], dict], meta: dict, sample_shape: tuple[int, ...]) -> dict:
     """Load the cache at ``path`` if it is complete and matches ``meta``; else ``build()`` and save it.
 
     ``build`` returns a dict with at least ``data`` and ``labels`` tensors. A data_dir that cannot be

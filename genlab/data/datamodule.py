@@ -71,9 +71,13 @@ class DataConfig:
     def __post_init__(self) -> None:
         self.on_device = str(self.on_device).lower()
         if self.on_device not in ("auto", "true", "false"):
-            raise ConfigError(f"dataset.on_device={self.on_device!r} is not known; allowed: auto, true, false")
+            raise ConfigError(
+                f"dataset.on_device={self.on_device!r} is not known; allowed: auto, true, false"
+            )
         if self.batch_size <= 0:
-            raise ConfigError(f"dataset.batch_size={self.batch_size} must be > 0 (e.g. dataset.batch_size=128)")
+            raise ConfigError(
+                f"dataset.batch_size={self.batch_size} must be > 0 (e.g. dataset.batch_size=128)"
+            )
         if self.num_workers < 0:
             raise ConfigError(f"dataset.num_workers={self.num_workers} must be >= 0")
 
@@ -91,7 +95,9 @@ class ImageDataConfig(DataConfig):
         if self.image_size is not None and self.image_size < 4:
             raise ConfigError(f"dataset.image_size={self.image_size} must be >= 4 (or null for auto)")
         if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(f"dataset.channels={self.channels} is not supported; use 1 (grayscale) or 3 (RGB)")
+            raise ConfigError(
+                f"dataset.channels={self.channels} is not supported; use 1 (grayscale) or 3 (RGB)"
+            )
         if self.value_range is not None:
             vr = [float(v) for v in self.value_range]
             if len(vr) != 2 or not vr[0] < vr[1]:
@@ -267,7 +273,11 @@ class InMemoryDataModule(GenDataModule):
             free, _ = torch.cuda.mem_get_info(device)
             fits = data.nbytes <= ON_DEVICE_FRACTION * free
             if not fits:
-                log.info("dataset %s (%.0f MB) stays on cpu: too large for the device", self.config.name, data.nbytes / 2**20)
+                log.info(
+                    "dataset %s (%.0f MB) stays on cpu: too large for the device",
+                    self.config.name,
+                    data.nbytes / 2**20,
+                )
             return device if fits else torch.device("cpu")
         return torch.device("cpu")
 

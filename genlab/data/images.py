@@ -43,7 +43,15 @@ from genlab.errors import ConfigError, DataError
 DOWNLOAD_TIMEOUT_S = 30  # a blackholed network fails the download instead of hanging the run
 RESIZE_CHUNK = 4096
 # what torchvision raises for missing, undownloadable or corrupt files (URLError is an OSError)
-READ_ERRORS = (RuntimeError, OSError, EOFError, ValueError, pickle.UnpicklingError, zlib.error, tarfile.TarError)
+READ_ERRORS = (
+    RuntimeError,
+    OSError,
+    EOFError,
+    ValueError,
+    pickle.UnpicklingError,
+    zlib.error,
+    tarfile.TarError,
+)
 
 
 @contextmanager
@@ -142,20 +150,44 @@ def archives_verified(cls: type, root: Path) -> bool:
     return False
 
 
-_MNIST_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")
+_MNIST_FILES = (
+    "train-images-idx3-ubyte",
+    "train-labels-idx1-ubyte",
+    "t10k-images-idx3-ubyte",
+    "t10k-labels-idx1-ubyte",
+)
 _MNIST_WHAT = "the four .gz files (" + ", ".join(f + ".gz" for f in _MNIST_FILES) + ")"
 
 SOURCES = {
     "mnist": TorchvisionSource(
-        "MNIST", "MNIST", "MNIST/raw", _MNIST_FILES + tuple(f + ".gz" for f in _MNIST_FILES), _MNIST_WHAT, 28, 1, 10
+        "MNIST",
+        "MNIST",
+        "MNIST/raw",
+        _MNIST_FILES + tuple(f + ".gz" for f in _MNIST_FILES),
+        _MNIST_WHAT,
+        28,
+        1,
+        10,
     ),
     "fashion_mnist": TorchvisionSource(
-        "Fashion-MNIST", "FashionMNIST", "FashionMNIST/raw", _MNIST_FILES + tuple(f + ".gz" for f in _MNIST_FILES),
-        _MNIST_WHAT, 28, 1, 10,
+        "Fashion-MNIST",
+        "FashionMNIST",
+        "FashionMNIST/raw",
+        _MNIST_FILES + tuple(f + ".gz" for f in _MNIST_FILES),
+        _MNIST_WHAT,
+        28,
+        1,
+        10,
     ),
     "cifar10": TorchvisionSource(
-        "CIFAR-10", "CIFAR10", ".", ("cifar-10-python.tar.gz", "cifar-10-batches-py"),
-        "cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/ folder)", 32, 3, 10,
+        "CIFAR-10",
+        "CIFAR10",
+        ".",
+        ("cifar-10-python.tar.gz", "cifar-10-batches-py"),
+        "cifar-10-python.tar.gz (or its extracted cifar-10-batches-py/ folder)",
+        32,
+        3,
+        10,
     ),
 }
 
@@ -167,7 +199,9 @@ def decode_torchvision(ds: Any) -> dict[str, Tensor]:
     return {"data": data.contiguous(), "labels": torch.as_tensor(np.asarray(ds.targets), dtype=torch.long)}
 
 
-def load_torchvision_split(source: str, data_dir: str | Path, size: int, split: str, download: bool) -> dict[str, Tensor]:
+def load_torchvision_split(
+    source: str, data_dir: str | Path, size: int, split: str, download: bool
+) -> dict[str, Tensor]:
     """The split of a torchvision dataset at ``size``, native channels; decoded once, then cached."""
     src, split = SOURCES[source], canonical_split(split)
 
@@ -228,7 +262,9 @@ class PilToUint8:
     def __init__(self, size: int, channels: int, crop: int | None = None) -> None:
         self.mode = "L" if channels == 1 else "RGB"
         steps = [v2.CenterCrop(crop)] if crop else []
-        self.pipeline = v2.Compose([*steps, v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.PILToTensor()])
+        self.pipeline = v2.Compose(
+            [*steps, v2.Resize(size, antialias=True), v2.CenterCrop(size), v2.PILToTensor()]
+        )
 
     def __call__(self, img: Image.Image) -> Tensor:
         return self.pipeline(img.convert(self.mode))
@@ -265,7 +301,9 @@ class UnlabeledImages(Dataset):
         try:
             return self.ds[i][0], -1
         except (OSError, UnidentifiedImageError, ValueError) as e:
-            raise DataError(f"cannot read an image under {self.where} ({first_line(e)}): replace that file") from e
+            raise DataError(
+                f"cannot read an image under {self.where} ({first_line(e)}): replace that file"
+            ) from e
 
 
 @dataclass
@@ -336,7 +374,9 @@ class FolderConfig(ImageDataConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.path:
-            raise ConfigError("dataset.path is not set: pass dataset.path=/dir/with/images for dataset=folder")
+            raise ConfigError(
+                "dataset.path is not set: pass dataset.path=/dir/with/images for dataset=folder"
+            )
         if not 0.0 <= self.val_fraction < 1.0:
             raise ConfigError(f"dataset.val_fraction={self.val_fraction} must be in [0, 1)")
 
@@ -346,7 +386,9 @@ def list_images(root: Path) -> list[Path]:
     if not root.exists():
         raise DataError(f"dataset.path={root} does not exist: point dataset.path at a directory of images")
     if not root.is_dir():
-        raise DataError(f"dataset.path={root} is not a directory: point dataset.path at a directory of images")
+        raise DataError(
+            f"dataset.path={root} is not a directory: point dataset.path at a directory of images"
+        )
     if not os.access(root, os.R_OK | os.X_OK):
         raise DataError(f"dataset.path={root} is not readable (permission denied): fix its permissions")
     files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMG_EXTENSIONS and p.is_file())
@@ -377,7 +419,10 @@ class FolderDataModule(StreamingDataModule):
         n_val = min(round(len(files) * self.config.val_fraction), len(files) - 1)
         if n_val == 0:  # too few images to hold any out: validate on the training images
             return {"train": files, "test": files}
-        return {"train": [files[i] for i in sorted(order[n_val:])], "test": [files[i] for i in sorted(order[:n_val])]}
+        return {
+            "train": [files[i] for i in sorted(order[n_val:])],
+            "test": [files[i] for i in sorted(order[:n_val])],
+        }
 
     def make_dataset(self, split: str) -> Dataset:
         ds = ImageFiles(self.files[canonical_split(split)], PilToUint8(self.image_size, self.channels))

@@ -43,7 +43,9 @@ class StackedMNISTConfig(ImageDataConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         if self.channels not in (None, 3):
-            raise ConfigError(f"dataset.channels={self.channels}: stacked_mnist is RGB by construction; use 3")
+            raise ConfigError(
+                f"dataset.channels={self.channels}: stacked_mnist is RGB by construction; use 3"
+            )
         if self.n_train <= 0 or self.n_test <= 0:
             raise ConfigError(f"dataset.n_train={self.n_train} and n_test={self.n_test} must be > 0")
 

@@ -79,7 +79,9 @@ def _distance_px(kind: str, f: dict[str, Tensor], size: int) -> Tensor:
     a sum of a (B, 1, size) and a (B, size, 1) tensor: one full-size op per projection.
     """
     pixel = 2.0 / size
-    axis = ((torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1) / pixel  # pixel centres, in pixels
+    axis = (
+        (torch.arange(size, dtype=torch.float32) + 0.5) / size * 2 - 1
+    ) / pixel  # pixel centres, in pixels
     x0, y0, theta = f["pos_x"] / pixel, f["pos_y"] / pixel, f["rotation"]
     radius = (f["scale"] / pixel).view(-1, 1, 1)  # circumradius in pixels
 
@@ -163,13 +165,17 @@ class ShapesDataModule(InMemoryDataModule):
 
         def build() -> dict[str, Any]:
             g = torch.Generator().manual_seed(split_seed(cfg.seed, split))
-            factors = sample_shape_factors(n, g, len(cfg.shapes), (cfg.scale_min, cfg.scale_max), self.channels == 3)
+            factors = sample_shape_factors(
+                n, g, len(cfg.shapes), (cfg.scale_min, cfg.scale_max), self.channels == 3
+            )
             shape_ids = torch.tensor([SHAPES.index(s) for s in cfg.shapes])
             images = render_shapes(factors, self.image_size, shape_ids)
             return {"data": images, "labels": factors["shape"].clone(), "factors": factors}
 
         path = cache_path(cfg.data_dir, cfg.name, self.image_size, split, fingerprint)
-        return load_or_build(path, build, recipe, sample_shape=(self.channels, self.image_size, self.image_size))
+        return load_or_build(
+            path, build, recipe, sample_shape=(self.channels, self.image_size, self.image_size)
+        )
 
     def factors_of(self, split: str = "train") -> dict[str, Tensor]:
         return self._split(split)["factors"]

@@ -33,7 +33,9 @@ def inception_weights_path(path: str | None) -> Path:
     if path:
         p = Path(path).expanduser()
         if not p.is_file():
-            raise ConfigError(f"eval.inception_weights={path} does not exist; download {INCEPTION_URL} and point it there")
+            raise ConfigError(
+                f"eval.inception_weights={path} does not exist; download {INCEPTION_URL} and point it there"
+            )
         return p
     cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
     if cached.is_file():
@@ -97,7 +99,9 @@ class ClassifierFeatures(nn.Module):
         if self.groups > 1:
             x = x.reshape(b * self.groups, 1, *x.shape[2:])
         if x.shape[-1] != self.size or x.shape[-2] != self.size:
-            x = F.interpolate(x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False)
+            x = F.interpolate(
+                x, size=(self.size, self.size), mode="bilinear", antialias=True, align_corners=False
+            )
         lo, hi = self.value_range
         x = lo + x.clamp(0, 1) * (hi - lo)
         features = self.classifier.features(x)
@@ -117,7 +121,9 @@ def load_classifier(path: str | None, device: torch.device | str = "cpu") -> nn.
         raise ConfigError(f"eval.classifier_ckpt={path} does not exist; {hint}")
     model = load_model(path, device=device)
     if not isinstance(model, Classifier):
-        raise ConfigError(f"eval.classifier_ckpt={path} is a {getattr(model, 'family', '?')} checkpoint, not a classifier; {hint}")
+        raise ConfigError(
+            f"eval.classifier_ckpt={path} is a {getattr(model, 'family', '?')} checkpoint, not a classifier; {hint}"
+        )
     return model
 
 

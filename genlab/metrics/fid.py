@@ -45,14 +45,18 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     return float(metric.compute())
 
 
-def kernel_distance(real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000) -> tuple[float, float]:
+def kernel_distance(
+    real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000
+) -> tuple[float, float]:
     """KID (Binkowski et al. 2018): unbiased MMD^2 with a cubic polynomial kernel, mean and std over subsets.
 
     ``subset_size`` is capped at the smaller set size. Subsets are drawn from torch's global RNG.
     """
     size = min(subset_size, len(real), len(fake))
     with quiet():
-        metric = KernelInceptionDistance(feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size)
+        metric = KernelInceptionDistance(
+            feature=PrecomputedFeatures(real.shape[1]), subsets=subsets, subset_size=size
+        )
         metric.update(real.double(), real=True)
         metric.update(fake.double(), real=False)
         mean, std = metric.compute()

@@ -65,15 +65,21 @@ def check_metrics(names: list[str], model: nn.Module, features: str | None) -> N
         if name in FEATURE_METRICS and kind == "vector":
             raise ConfigError(f"eval.metrics: {name} needs images but {model.spec.name} is 2D; use modes")
         if name == "class_kl" and features != "classifier":
-            raise ConfigError("eval.metrics: class_kl needs eval.features=classifier (and eval.classifier_ckpt)")
+            raise ConfigError(
+                "eval.metrics: class_kl needs eval.features=classifier (and eval.classifier_ckpt)"
+            )
         if name == "modes" and kind == "image":
-            raise ConfigError(f"eval.metrics: modes is for 2D mixtures and stacked_mnist, not {model.spec.name}")
+            raise ConfigError(
+                f"eval.metrics: modes is for 2D mixtures and stacked_mnist, not {model.spec.name}"
+            )
         if name == "likelihood" and not is_vae(model):
             raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
 
 
 def needs_features(names: list[str], model: nn.Module) -> bool:
-    return any(n in FEATURE_METRICS for n in names) or ("modes" in names and data_kind(model.spec) == "stacked_mnist")
+    return any(n in FEATURE_METRICS for n in names) or (
+        "modes" in names and data_kind(model.spec) == "stacked_mnist"
+    )
 
 
 @dataclass
@@ -85,7 +91,9 @@ class Reference:
     mode_std: float | None = None
 
 
-def generated_batches(model: nn.Module, n: int, batch_size: int, generator: torch.Generator) -> Iterator[Tensor]:
+def generated_batches(
+    model: nn.Module, n: int, batch_size: int, generator: torch.Generator
+) -> Iterator[Tensor]:
     """``n`` samples of ``model`` in data space, ``batch_size`` at a time, on the CPU."""
     for start in range(0, n, batch_size):
         yield model.sample(min(batch_size, n - start), generator=generator).float().cpu()
@@ -106,8 +114,16 @@ def compute_metrics(
     # KID/IS draw their subsets from the global RNG: seed it, without disturbing a training run's stream
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
-        return _compute(model, reference, names, n_samples, extractor, batch_size, torch.Generator().manual_seed(seed),
-                        iw_samples)
+        return _compute(
+            model,
+            reference,
+            names,
+            n_samples,
+            extractor,
+            batch_size,
+            torch.Generator().manual_seed(seed),
+            iw_samples,
+        )
 
 
 def _compute(model, reference, names, n_samples, extractor, batch_size, g, iw_samples) -> dict:
@@ -117,7 +133,9 @@ def _compute(model, reference, names, n_samples, extractor, batch_size, g, iw_sa
     elif "modes" in names:
         fake = torch.cat(list(generated_batches(model, n_samples, batch_size, g)))
         stats = mode_stats(fake, reference.modes, reference.mode_std)
-        results.update({k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")}, mode_counts=stats["counts"])
+        results.update(
+            {k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")}, mode_counts=stats["counts"]
+        )
     if "likelihood" in names:
         results.update(likelihood_metrics(model, reference.samples, iw_samples, batch_size, g))
     return results
@@ -126,7 +144,9 @@ def _compute(model, reference, names, n_samples, extractor, batch_size, g, iw_sa
 def _feature_metrics(model, reference, names, n_samples, extractor, batch_size, g) -> dict:
     if extractor is None:
         raise ConfigError(f"eval.metrics {names} need a feature extractor (eval.features)")
-    fake_f, fake_logits = extract(extractor, (model.to_unit(x) for x in generated_batches(model, n_samples, batch_size, g)))
+    fake_f, fake_logits = extract(
+        extractor, (model.to_unit(x) for x in generated_batches(model, n_samples, batch_size, g))
+    )
     real_f, real_logits = extract(extractor, (model.to_unit(x) for x in reference.samples.split(batch_size)))
     out: dict[str, float | int] = {}
     if "fid" in names:
@@ -142,15 +162,22 @@ def _feature_metrics(model, reference, names, n_samples, extractor, batch_size, 
         out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
     if "modes" in names:  # stacked MNIST: one digit per channel
         if fake_logits.shape[1] == 1:
-            raise ConfigError("stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
-                              "(`genlab train model=classifier dataset=mnist`)")
+            raise ConfigError(
+                "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
+                "(`genlab train model=classifier dataset=mnist`)"
+            )
         stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
-        out.update(modes_covered=stats["modes"], mode_kl=stats["kl_uniform"],
-                   num_modes=fake_logits.shape[-1] ** fake_logits.shape[1])
+        out.update(
+            modes_covered=stats["modes"],
+            mode_kl=stats["kl_uniform"],
+            num_modes=fake_logits.shape[-1] ** fake_logits.shape[1],
+        )
     return out
 
 
-def likelihood_metrics(model, data: Tensor, k: int, batch_size: int, generator: torch.Generator) -> dict[str, float]:
+def likelihood_metrics(
+    model, data: Tensor, k: int, batch_size: int, generator: torch.Generator
+) -> dict[str, float]:
     """VAE test metrics in nats per example: negative ELBO (one z sample, closed-form KL), the k-sample
     importance-weighted NLL bound, and the number of active latent units (Burda et al. 2016)."""
     from genlab.models.vae import objective

@@ -45,7 +45,9 @@ class GenerativeModule(pl.LightningModule):
         self.config = self.config_class(**config)
         if optimizer is None:
             optimizer = OptimizerConfig()
-        self.optim_config = optimizer if isinstance(optimizer, OptimizerConfig) else OptimizerConfig(**optimizer)
+        self.optim_config = (
+            optimizer if isinstance(optimizer, OptimizerConfig) else OptimizerConfig(**optimizer)
+        )
         self.check_data(self.config, self.spec)
         # plain containers only: checkpoints must load with torch.load(weights_only=True)
         self.save_hyperparameters(
@@ -95,7 +97,11 @@ class GenerativeModule(pl.LightningModule):
                     f"{', '.join(map(str, sizes))}; set dataset.image_size to one of them"
                 )
             expected = cls.expected_value_range(config)
-            if expected is not None and spec.value_range is not None and tuple(spec.value_range) != tuple(expected):
+            if (
+                expected is not None
+                and spec.value_range is not None
+                and tuple(spec.value_range) != tuple(expected)
+            ):
                 raise ConfigError(
                     f"dataset.value_range={list(spec.value_range)} but model {cls.family} (net={net}) expects "
                     f"{list(expected)}; set dataset.value_range={list(expected)} or leave it null (auto)"
@@ -185,7 +191,10 @@ class GenerativeModule(pl.LightningModule):
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         self.check_finite()  # never write a checkpoint of a diverged model
         cls = type(self)
-        checkpoint["genlab"] = {"class": f"{cls.__module__}.{cls.__qualname__}", "config": getattr(self, "run_config", {})}
+        checkpoint["genlab"] = {
+            "class": f"{cls.__module__}.{cls.__qualname__}",
+            "config": getattr(self, "run_config", {}),
+        }
         np_state = np.random.get_state()
         checkpoint["genlab_rng"] = {
             "torch": torch.get_rng_state(),

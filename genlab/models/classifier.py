@@ -42,7 +42,9 @@ class ClassifierConfig:
 
 
 def conv_block(c_in: int, c_out: int) -> nn.Sequential:
-    return nn.Sequential(nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(c_in, c_out, 3, padding=1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU(inplace=True)
+    )
 
 
 class Classifier(GenerativeModule):
@@ -58,13 +60,20 @@ class Classifier(GenerativeModule):
         super().__init__(data, optimizer, **config)
         w = int(self.config.width)
         self.body = nn.Sequential(
-            conv_block(self.spec.channels, w), nn.MaxPool2d(2),
-            conv_block(w, 2 * w), nn.MaxPool2d(2),
-            conv_block(2 * w, 4 * w), nn.AdaptiveAvgPool2d(POOLED), nn.Flatten(),
-            nn.Linear(4 * w * POOLED**2, 4 * w), nn.ReLU(inplace=True),
+            conv_block(self.spec.channels, w),
+            nn.MaxPool2d(2),
+            conv_block(w, 2 * w),
+            nn.MaxPool2d(2),
+            conv_block(2 * w, 4 * w),
+            nn.AdaptiveAvgPool2d(POOLED),
+            nn.Flatten(),
+            nn.Linear(4 * w * POOLED**2, 4 * w),
+            nn.ReLU(inplace=True),
         )
         self.num_features = 4 * w
-        self.head = nn.Sequential(nn.Dropout(self.config.dropout), nn.Linear(self.num_features, self.num_classes))
+        self.head = nn.Sequential(
+            nn.Dropout(self.config.dropout), nn.Linear(self.num_features, self.num_classes)
+        )
         self.val_acc = MulticlassAccuracy(self.num_classes, average="micro")
         self.test_acc = MulticlassAccuracy(self.num_classes, average="micro")
 
@@ -126,8 +135,10 @@ class Classifier(GenerativeModule):
 
     # ---- not a generator ---------------------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:
-        raise ConfigError("this checkpoint is a classifier (model=classifier): it cannot generate samples; "
-                          "use it as eval.classifier_ckpt for `genlab eval`")
+        raise ConfigError(
+            "this checkpoint is a classifier (model=classifier): it cannot generate samples; "
+            "use it as eval.classifier_ckpt for `genlab eval`"
+        )
 
     def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.decode(torch.empty(0))

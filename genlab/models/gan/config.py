@@ -63,13 +63,17 @@ class GANConfig:
         for key in ("g_hidden", "d_hidden"):
             sizes = list(getattr(self, key))
             if not sizes or any(int(s) < 1 for s in sizes):
-                raise ConfigError(f"model.{key}={sizes} must be a non-empty list of positive sizes, e.g. [256,256]")
+                raise ConfigError(
+                    f"model.{key}={sizes} must be a non-empty list of positive sizes, e.g. [256,256]"
+                )
         if self.gp_lambda is not None:
             _at_least("gp_lambda", self.gp_lambda, 0, 10)
         _at_least("r1_gamma", self.r1_gamma, 0, 10)
         _at_least("n_critic", self.n_critic, 1, 5)
         if not 0 <= self.ema_decay < 1:
-            raise ConfigError(f"model.ema_decay={self.ema_decay} must be in [0, 1) (e.g. model.ema_decay=0.999)")
+            raise ConfigError(
+                f"model.ema_decay={self.ema_decay} must be in [0, 1) (e.g. model.ema_decay=0.999)"
+            )
         for key in ("lr_g", "lr_d"):
             value = getattr(self, key)
             if value is not None and not value > 0:

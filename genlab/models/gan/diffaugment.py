@@ -33,7 +33,9 @@ def translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     dy = torch.randint(-sh, sh + 1, (b, 1, 1), device=x.device)
     dx = torch.randint(-sw, sw + 1, (b, 1, 1), device=x.device)
     gb, gy, gx = torch.meshgrid(
-        torch.arange(b, device=x.device), torch.arange(h, device=x.device), torch.arange(w, device=x.device),
+        torch.arange(b, device=x.device),
+        torch.arange(h, device=x.device),
+        torch.arange(w, device=x.device),
         indexing="ij",
     )
     # index into a 1-pixel zero border: out-of-range positions land on the border
@@ -50,7 +52,9 @@ def cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     oy = torch.randint(0, h + (1 - ch % 2), (b, 1, 1), device=x.device)
     ox = torch.randint(0, w + (1 - cw % 2), (b, 1, 1), device=x.device)
     gb, gy, gx = torch.meshgrid(
-        torch.arange(b, device=x.device), torch.arange(ch, device=x.device), torch.arange(cw, device=x.device),
+        torch.arange(b, device=x.device),
+        torch.arange(ch, device=x.device),
+        torch.arange(cw, device=x.device),
         indexing="ij",
     )
     gy = (gy + oy - ch // 2).clamp(0, h - 1)

@@ -57,7 +57,9 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
         return x
     groups = x.size(0) // pack
     if groups == 0:
-        raise ConfigError(f"a batch of {x.size(0)} samples cannot be packed by model.pack={pack}; use a larger batch")
+        raise ConfigError(
+            f"a batch of {x.size(0)} samples cannot be packed by model.pack={pack}; use a larger batch"
+        )
     return x[: groups * pack].reshape(groups, pack * x.size(1), *x.shape[2:])
 
 
@@ -114,7 +116,11 @@ class GAN(GenerativeModule):
     @classmethod
     def _cfg(cls, config) -> GANConfig:
         """The config-time contract accepts a GANConfig, a DictConfig or a plain dict."""
-        return config if isinstance(config, GANConfig) else GANConfig(**{k: v for k, v in dict(config).items() if k != "_target_"})
+        return (
+            config
+            if isinstance(config, GANConfig)
+            else GANConfig(**{k: v for k, v in dict(config).items() if k != "_target_"})
+        )
 
     @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
@@ -161,7 +167,9 @@ class GAN(GenerativeModule):
     def configure_optimizers(self):
         opt_g = build_optimizer(self.generator.parameters(), self.optim_config, lr=self.config.lr_g)
         opt_d = build_optimizer(self.discriminator.parameters(), self.optim_config, lr=self.config.lr_d)
-        total_steps = self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
+        total_steps = (
+            self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
+        )
         schedulers = [build_scheduler(opt, self.optim_config, int(total_steps)) for opt in (opt_g, opt_d)]
         if schedulers[0] is None:
             return [opt_g, opt_d]
@@ -244,7 +252,9 @@ class GAN(GenerativeModule):
         loss_g = loss_g.detach()
         self.watch_losses(loss_d=d_out["loss_d"], loss_g=loss_g)
         n = real.size(0)
-        self.log_dict({"train/loss_d": d_out.pop("loss_d"), "train/loss_g": loss_g}, prog_bar=True, batch_size=n)
+        self.log_dict(
+            {"train/loss_d": d_out.pop("loss_d"), "train/loss_g": loss_g}, prog_bar=True, batch_size=n
+        )
         if not self.is_logging_step():
             return
         stats = {f"train/{k}": v for k, v in d_out.items()}
@@ -271,7 +281,9 @@ class GAN(GenerativeModule):
             return
         out = self.discriminator_losses(real, with_penalties=False)
         out["loss_g"] = self.generator_loss(real.size(0))
-        self.log_dict({f"val/{k}": v for k, v in out.items()}, on_epoch=True, sync_dist=True, batch_size=real.size(0))
+        self.log_dict(
+            {f"val/{k}": v for k, v in out.items()}, on_epoch=True, sync_dist=True, batch_size=real.size(0)
+        )
 
     def on_validation_epoch_end(self) -> None:
         datamodule = getattr(self.trainer, "datamodule", None)

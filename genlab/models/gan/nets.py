@@ -52,9 +52,17 @@ class DCGANGenerator(nn.Module):
         super().__init__()
         n = num_upsamplings(size)
         ch = width * 2 ** (n - 1)
-        layers: list[nn.Module] = [nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False), nn.BatchNorm2d(ch), nn.ReLU(True)]
+        layers: list[nn.Module] = [
+            nn.ConvTranspose2d(latent_dim, ch, 4, 1, 0, bias=False),
+            nn.BatchNorm2d(ch),
+            nn.ReLU(True),
+        ]
         for _ in range(n - 1):
-            layers += [nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False), nn.BatchNorm2d(ch // 2), nn.ReLU(True)]
+            layers += [
+                nn.ConvTranspose2d(ch, ch // 2, 4, 2, 1, bias=False),
+                nn.BatchNorm2d(ch // 2),
+                nn.ReLU(True),
+            ]
             ch //= 2
         layers += [nn.ConvTranspose2d(ch, channels, 4, 2, 1, bias=False), nn.Tanh()]
         self.net = nn.Sequential(*layers)
@@ -91,8 +99,13 @@ class UpBlock(nn.Module):
     def __init__(self, cin: int, cout: int) -> None:
         super().__init__()
         self.main = nn.Sequential(
-            nn.BatchNorm2d(cin), nn.ReLU(), nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 3, 1, 1),
-            nn.BatchNorm2d(cout), nn.ReLU(), nn.Conv2d(cout, cout, 3, 1, 1),
+            nn.BatchNorm2d(cin),
+            nn.ReLU(),
+            nn.Upsample(scale_factor=2),
+            nn.Conv2d(cin, cout, 3, 1, 1),
+            nn.BatchNorm2d(cout),
+            nn.ReLU(),
+            nn.Conv2d(cout, cout, 3, 1, 1),
         )
         self.shortcut = nn.Sequential(nn.Upsample(scale_factor=2), nn.Conv2d(cin, cout, 1))
 
@@ -122,8 +135,12 @@ class ResNetGenerator(nn.Module):
         widths = [width * 2**k for k in reversed(range(n))]  # e.g. 32 px: 4w, 2w, w
         self.start = widths[0]
         self.linear = nn.Linear(latent_dim, 4 * 4 * widths[0])
-        self.blocks = nn.Sequential(*(UpBlock(cin, cout) for cin, cout in zip([widths[0], *widths[:-1]], widths, strict=True)))
-        self.out = nn.Sequential(nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh())
+        self.blocks = nn.Sequential(
+            *(UpBlock(cin, cout) for cin, cout in zip([widths[0], *widths[:-1]], widths, strict=True))
+        )
+        self.out = nn.Sequential(
+            nn.BatchNorm2d(widths[-1]), nn.ReLU(), nn.Conv2d(widths[-1], channels, 3, 1, 1), nn.Tanh()
+        )
 
     def forward(self, z: Tensor) -> Tensor:
         return self.out(self.blocks(self.linear(z).view(z.size(0), self.start, 4, 4)))
@@ -135,7 +152,10 @@ class ResNetDiscriminator(nn.Module):
         n = num_upsamplings(size)
         widths = [width * 2**k for k in range(n)]  # e.g. 32 px: w, 2w, 4w
         self.blocks = nn.Sequential(
-            *(DownBlock(cin, cout, first=i == 0) for i, (cin, cout) in enumerate(zip([in_channels, *widths[:-1]], widths, strict=True)))
+            *(
+                DownBlock(cin, cout, first=i == 0)
+                for i, (cin, cout) in enumerate(zip([in_channels, *widths[:-1]], widths, strict=True))
+            )
         )
         self.linear = nn.Linear(widths[-1], 1)
 
@@ -190,7 +210,9 @@ def build_discriminator(config: GANConfig, spec: DataSpec) -> nn.Module:
     if config.net == "mlp":
         net: nn.Module = MLPDiscriminator(config.pack * spec.dim, list(config.d_hidden))
     elif config.net == "dcgan":
-        net = DCGANDiscriminator(config.pack * spec.channels, spec.image_size, config.d_width, d_uses_batch_norm(config))
+        net = DCGANDiscriminator(
+            config.pack * spec.channels, spec.image_size, config.d_width, d_uses_batch_norm(config)
+        )
     else:
         net = ResNetDiscriminator(config.pack * spec.channels, spec.image_size, config.d_width)
     return apply_spectral_norm(net) if config.spectral_norm else net
