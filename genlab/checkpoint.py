@@ -10,10 +10,22 @@ from typing import Any
 import torch
 from hydra.utils import get_class
 
-from genlab.errors import CheckpointError
+from genlab.errors import CheckpointError, ConfigError
 
 # checkpoint["genlab"] = {"class": "genlab.models.gan.GAN", "config": <resolved run config as plain dict>}
 META_KEY = "genlab"
+
+
+def pick_device(name: str, key: str = "device") -> torch.device:
+    """auto | cpu | cuda | cuda:N -> a torch device, with one-line errors."""
+    name = str(name)
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name != "cpu" and not (name == "cuda" or (name.startswith("cuda:") and name[5:].isdigit())):
+        raise ConfigError(f"{key}={name!r} is not known; allowed: auto, cpu, cuda, cuda:N")
+    if name != "cpu" and not torch.cuda.is_available():
+        raise ConfigError(f"{key}={name} but no CUDA device is available; use {key}=cpu")
+    return torch.device(name)
 
 
 def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:

@@ -9,6 +9,7 @@ stderr and exit code 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceb
 from __future__ import annotations
 
 import importlib
+import logging
 import os
 import sys
 from collections.abc import Callable
@@ -20,6 +21,8 @@ from omegaconf import DictConfig
 
 from genlab import __version__
 from genlab.errors import GenlabError
+
+log = logging.getLogger("genlab")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
@@ -69,6 +72,9 @@ def run(command: str, args: list[str], debug: bool) -> Any:
         except GenlabError as e:  # a user mistake inside the job: one line, no traceback
             if debug:
                 raise
+            if in_sweep():  # let the sweeper record a failed job (Optuna's max_failure_rate), no traceback
+                log.error("job failed: %s", " ".join(str(e).split()))
+                raise
             fail(command, str(e), e.exit_code)
 
     entry = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(job)
@@ -88,6 +94,13 @@ def run(command: str, args: list[str], debug: bool) -> Any:
             os.environ.pop("HYDRA_FULL_ERROR", None)
         else:
             os.environ["HYDRA_FULL_ERROR"] = saved_env
+
+
+def in_sweep() -> bool:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
 
 
 def describe_hydra_error(e: BaseException) -> str | None:

@@ -18,7 +18,7 @@ import torch
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
-from genlab.checkpoint import load_model
+from genlab.checkpoint import load_model, pick_device
 from genlab.errors import ConfigError
 from genlab.metrics.features import FEATURE_EXTRACTORS, build_extractor
 from genlab.metrics.suite import (
@@ -57,9 +57,9 @@ class EvalConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n_samples is not None and self.n_samples < 2:
+        if self.n_samples is not None and self.n_samples < 6:
             raise ConfigError(
-                f"eval.n_samples={self.n_samples} must be >= 2 (or null for the per-dataset default)"
+                f"eval.n_samples={self.n_samples} must be >= 6 (the k-NN metrics use k=5), or null for the default"
             )
         if self.features is not None and self.features not in FEATURE_EXTRACTORS:
             raise ConfigError(
@@ -92,13 +92,7 @@ class EvalConfig:
         return self.features or ("classifier" if self.classifier_ckpt else "inception")
 
     def torch_device(self) -> torch.device:
-        if self.device == "auto":
-            return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        if self.device.startswith("cuda") and not torch.cuda.is_available():
-            raise ConfigError(
-                f"eval.device={self.device} but no CUDA device is available; use eval.device=cpu"
-            )
-        return torch.device(self.device)
+        return pick_device(self.device, key="eval.device")
 
 
 def build_reference(

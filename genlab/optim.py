@@ -35,6 +35,8 @@ class OptimizerConfig:
             raise ConfigError(f"optimizer.lr={self.lr} must be > 0 (e.g. optimizer.lr=2e-4)")
         if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
             raise ConfigError(f"optimizer.betas={list(self.betas)} must be two numbers in [0, 1)")
+        if self.momentum < 0:
+            raise ConfigError(f"optimizer.momentum={self.momentum} must be >= 0")
         if self.weight_decay < 0:
             raise ConfigError(f"optimizer.weight_decay={self.weight_decay} must be >= 0")
         if self.scheduler not in SCHEDULERS:
@@ -49,9 +51,7 @@ def build_optimizer(params: Iterable, cfg: OptimizerConfig, lr: float | None = N
     cls = OPTIMIZERS[cfg.name]
     if cfg.name in ("adam", "adamw"):
         return cls(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    if cfg.name == "rmsprop":
-        return cls(params, lr=lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
-    return cls(params, lr=lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)
+    return cls(params, lr=lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)  # rmsprop, sgd
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, total_steps: int):

@@ -13,28 +13,42 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
-from genlab.checkpoint import load_model
+from genlab.checkpoint import load_model, pick_device
 from genlab.errors import ConfigError
 
 log = logging.getLogger("genlab")
 MODES = ("prior", "reconstruct", "interpolate")
 
 
-def pick_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device={name} but no CUDA device is available; use device=cpu")
-    return torch.device(name)
+def positive_int(value, key: str) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number <= 0 or number != value:
+        raise ConfigError(f"{key}={value!r} must be a positive whole number")
+    return number
+
+
+@torch.no_grad()
+def in_chunks(fn, n: int, chunk: int = 1000) -> torch.Tensor:
+    """``fn(k)`` for k <= chunk at a time, concatenated on the CPU (large n without running out of memory)."""
+    return torch.cat([fn(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
 
 
 def draw(model, cfg: DictConfig, generator: torch.Generator) -> tuple[torch.Tensor, int]:
     """Samples in data space for the requested mode, plus the images per grid row."""
-    n = int(cfg.n)
-    nrow = int(cfg.nrow) if cfg.nrow else max(1, int(math.sqrt(n)))
+    n = positive_int(cfg.n, "n")
+    nrow = positive_int(cfg.nrow, "nrow") if cfg.nrow else max(1, int(math.sqrt(n)))
+    if not hasattr(model.config, "latent_dim"):
+        raise ConfigError(
+            f"this checkpoint is a {model.family}, not a generative model: pass a GAN or VAE checkpoint"
+        )
     if cfg.mode == "prior":
-        return model.sample(n, generator=generator), nrow
-    if cfg.mode == "interpolate":
+        return in_chunks(lambda k: model.sample(k, generator=generator), n), nrow
+    if (
+        cfg.mode == "interpolate"
+    ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
         steps = 10
         rows = max(1, n // steps)
         z = torch.randn(2 * rows, model.latent_dim, generator=generator)
@@ -54,8 +68,6 @@ def sample(cfg: DictConfig) -> str:
     out = Path(cfg.out)
     if out.suffix not in (".png", ".npy"):
         raise ConfigError(f"out={cfg.out}: the file must end in .png (grid) or .npy (raw array)")
-    if int(cfg.n) <= 0:
-        raise ConfigError(f"n={cfg.n} must be a positive number of samples")
     if cfg.mode not in MODES:
         raise ConfigError(f"mode={cfg.mode!r} is not known; allowed: {', '.join(MODES)}")
     model = load_model(cfg.ckpt, pick_device(cfg.device))

@@ -10,10 +10,12 @@ from typing import Any
 
 import pytorch_lightning as pl
 import torch
+from hydra.errors import InstantiationException
 from hydra.utils import get_class, instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
+from genlab.checkpoint import read_checkpoint
 from genlab.config import resolve_data_config, validate_config
 from genlab.errors import ConfigError
 
@@ -70,15 +72,24 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
 
     loggers = build_loggers(cfg.get("logger"), resume_step=resume_global_step(cfg))
     callbacks = [*instantiate_dict(cfg.get("callbacks")), *(extra_callbacks or [])]
-    if cfg.trainer.get("enable_progress_bar") is False:  # Lightning refuses a bar callback then
+    # Lightning refuses these callbacks when the trainer switches their feature off
+    if cfg.trainer.get("enable_progress_bar") is False:
         callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
-    trainer: pl.Trainer = instantiate(
-        cfg.trainer,
-        logger=loggers or False,
-        callbacks=callbacks,
-        plugins=[AtomicCheckpointIO()],
-        _convert_="all",
-    )
+    if cfg.trainer.get("enable_checkpointing") is False:
+        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ModelCheckpoint)]
+    try:
+        trainer: pl.Trainer = instantiate(
+            cfg.trainer,
+            logger=loggers or False,
+            callbacks=callbacks,
+            plugins=[AtomicCheckpointIO()],
+            _convert_="all",
+        )
+    except InstantiationException as e:  # e.g. trainer=gpu without a GPU, an unknown strategy
+        cause = e.__cause__ or e
+        raise ConfigError(
+            f"trainer: {str(cause).strip().splitlines()[0]} (see trainer=cpu|gpu|ddp|ddp_cpu)"
+        ) from e
     last_validation = LastValidationStep()
     trainer.callbacks.append(last_validation)
     trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
@@ -142,9 +153,7 @@ def resume_global_step(cfg: DictConfig) -> int | None:
     path = cfg.get("ckpt_path")
     if not path:
         return None
-    if not Path(path).is_file():
-        raise ConfigError(f"ckpt_path={path!r} does not exist; pass an existing checkpoint file")
-    return int(torch.load(path, map_location="cpu", weights_only=True).get("global_step", 0))
+    return int(read_checkpoint(path).get("global_step", 0))
 
 
 def saved_step(trainer: pl.Trainer) -> int:

@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from genlab.cli import main
 
@@ -77,6 +78,14 @@ def test_cfg_job_append_and_delete_keys(capsys):
         ),
         (["dataset.image_size=48"], "dataset.image_size=48"),
         (["seed=["], "cannot parse override"),
+        (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer.momentum=-1.0 must be >= 0"),
+        (["dataset=ring", "model.net=mlp", "dataset.n_train=10"], "larger than the training split"),
+        (["model=classifier", "dataset=ring"], "model=classifier needs an image dataset"),
+        pytest.param(
+            ["trainer=gpu"],
+            "trainer: No supported gpu backend",
+            marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPU"),
+        ),
     ],
 )
 def test_bad_input_is_one_line_exit_2(capsys, tmp_path, args, needle):
@@ -116,3 +125,18 @@ def test_cli_works_from_outside_the_repo(tmp_path):
     assert "genlab.models.vae.VAE" in res.stdout
     res = subprocess.run([*GENLAB, "train", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "Config groups" in res.stdout
+
+
+def test_resume_from_a_foreign_checkpoint_is_one_line(capsys, tmp_path):
+    foreign = tmp_path / "other.ckpt"
+    torch.save({"weights": torch.zeros(2)}, foreign)
+    code, _, err = run_cli(
+        capsys,
+        "train",
+        f"hydra.run.dir={tmp_path}/run",
+        f"ckpt_path={foreign}",
+        "dataset=ring",
+        "model.net=mlp",
+    )
+    assert code == 2 and len(err.strip().splitlines()) == 1
+    assert "is not a genlab checkpoint" in err

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+from pathlib import Path
 
 import pytest
 import torch
-from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_train, short
+from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_train, short, tensorboard
 
 from genlab.checkpoint import load_model
 from genlab.cli import main
@@ -156,7 +157,11 @@ def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_
     metrics = json.loads((run / "metrics.json").read_text())
     assert {"val/fid", "val/kid", "val/precision", "val/coverage", "val/class_kl"} <= set(metrics)
     assert math.isfinite(metrics["val/fid"]) and metrics["val/fid"] > 0
-    # the checkpoint callback ranked checkpoints by it: its best score is the logged FID of that round
-    best = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    state = next(v for k, v in best["callbacks"].items() if "'monitor': 'val/fid'" in k)
-    assert float(state["best_model_score"]) <= metrics["val/fid"] + 1e-6
+    # the checkpoint callback ranked checkpoints by it, each with the FID logged at its own step
+    logged = {e.step: e.value for e in tensorboard(run).Scalars("val/fid")}
+    last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
+    state = next(v for k, v in last["callbacks"].items() if "'monitor': 'val/fid'" in k)
+    scored = {int(Path(p).stem.removeprefix("step")): float(v) for p, v in state["best_k_models"].items()}
+    assert sorted(scored) == [4, 8]
+    for step, score in scored.items():
+        assert score == pytest.approx(logged[step], rel=1e-5)

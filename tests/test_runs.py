@@ -144,3 +144,16 @@ def test_sample_bad_checkpoint_is_one_line(shapes_run, tmp_path, capsys, kind):
     assert code == 2
     assert len(err.strip().splitlines()) == 1 and "genlab sample: error:" in err
     assert not (tmp_path / "x.png").exists()
+
+
+@pytest.mark.parametrize(
+    ("arg", "needle"),
+    [
+        ("device=gpu", "device='gpu' is not known"),
+        ("n=abc", "n='abc' must be a positive"),
+        ("out=x.jpg", "must end in .png"),
+    ],
+)
+def test_sample_bad_arguments_are_one_line(shapes_run, tmp_path, capsys, arg, needle):
+    code, err = sample(capsys, f"ckpt={shapes_run}/checkpoints/last.ckpt", f"out={tmp_path}/x.png", arg)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err

@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from typing import Any
 
-import torch
 from pytorch_lightning.plugins.io import TorchCheckpointIO
+
+from genlab.atomic import save_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Write to ``<name>.tmp`` in the same directory, fsync, then ``os.replace``: a reader sees the old
-    complete file or the new complete file, never a partial one (Lightning writes in place)."""
+    """Lightning writes checkpoints in place; a kill mid-write would leave a truncated ``last.ckpt``.
+    This writes to a temp file in the same directory and renames it over the target."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
     ) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        save_atomic(checkpoint, path)

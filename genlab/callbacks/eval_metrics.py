@@ -68,8 +68,8 @@ class EvalMetrics(pl.Callback):
             self._names = [n for n in auto_metrics(pl_module, self.features) if n != "likelihood"]
             if data_kind(pl_module.spec) == "vector":
                 self._names = []
-        else:
-            self._names = list(self.metrics)
+        else:  # one name (metrics=fid) or a list (metrics=[fid,kid])
+            self._names = [self.metrics] if isinstance(self.metrics, str) else list(self.metrics)
         check_metrics(self._names, pl_module, self.features)
         if needs_features(self._names, pl_module):
             self._extractor = build_extractor(

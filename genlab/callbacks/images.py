@@ -41,14 +41,20 @@ def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = N
 
 
 class ImageGrids(pl.Callback):
-    def __init__(self, every_n_steps: int = 500, n_scatter: int = 1000, save_png: bool = True) -> None:
-        self.every_n_steps = max(1, int(every_n_steps))
+    """``every_n_steps: null`` (default) logs after every validation round and at the end of training."""
+
+    def __init__(self, every_n_steps: int | None = None, n_scatter: int = 1000, save_png: bool = True) -> None:
+        self.every_n_steps = every_n_steps
         self.n_scatter = n_scatter
         self.save_png = save_png
         self._last_step = -1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
-        if trainer.global_step % self.every_n_steps == 0:
+        if self.every_n_steps and trainer.global_step % self.every_n_steps == 0:
+            self.log_panels(trainer, pl_module)
+
+    def on_validation_end(self, trainer, pl_module) -> None:
+        if not self.every_n_steps and not trainer.sanity_checking and trainer.state.fn == "fit":
             self.log_panels(trainer, pl_module)
 
     def on_train_end(self, trainer, pl_module) -> None:

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 import sys
 
-from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
 from pytorch_lightning.callbacks import TQDMProgressBar
 
-
-def in_sweep() -> bool:
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+from genlab.cli import in_sweep
 
 
 class ProgressBar(TQDMProgressBar):

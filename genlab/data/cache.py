@@ -9,12 +9,12 @@ run would trust. A file that does not load, has other ``meta`` or the wrong samp
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
 import torch
+
+from genlab.atomic import save_atomic
 
 log = logging.getLogger(__name__)
 
@@ -28,21 +28,6 @@ def cache_path(
     """``{data_dir}/genlab_cache/<name>-<size>-<split>[-<fingerprint>].pt``."""
     stem = f"{name}-{size}-{split}" + (f"-{fingerprint}" if fingerprint else "")
     return Path(data_dir) / CACHE_DIRNAME / f"{stem}.pt"
-
-
-def save_atomic(obj: dict, path: Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _load_valid(path: Path, meta: dict, sample_shape: tuple[int, ...]) -> dict | None:

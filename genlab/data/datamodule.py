@@ -132,6 +132,17 @@ class CollateToRange:
         return self.transform(x), y.long()
 
 
+def non_empty(loader, dm: GenDataModule):
+    """A training loader with no full batch would "train" zero steps and report success: refuse it."""
+    if len(loader) == 0:
+        per = " per process" if dm.world_size > 1 else ""
+        raise ConfigError(
+            f"dataset.batch_size={dm.config.batch_size} is larger than the training split{per} "
+            f"(no full batch); lower dataset.batch_size or add data"
+        )
+    return loader
+
+
 # ---- the base datamodule -----------------------------------------------------------------------
 class GenDataModule(pl.LightningDataModule):
     """Base of all genlab datasets: ``Cls(**yaml_keys_without_target)``.
@@ -296,7 +307,7 @@ class InMemoryDataModule(GenDataModule):
         )
 
     def train_dataloader(self) -> TensorBatches:
-        return self._batches("train", shuffle=True)
+        return non_empty(self._batches("train", shuffle=True), self)
 
     def val_dataloader(self) -> TensorBatches:
         return self._batches("test", shuffle=False)
@@ -349,7 +360,7 @@ class StreamingDataModule(GenDataModule):
         )
 
     def train_dataloader(self) -> DataLoader:
-        return self._loader("train", shuffle=True)
+        return non_empty(self._loader("train", shuffle=True), self)
 
     def val_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)

@@ -22,7 +22,7 @@ from torch import Tensor
 
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError, TrainingDiverged
-from genlab.optim import OptimizerConfig
+from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
 
 N_FIXED = 64  # size of the fixed latent batch behind every comparable sample grid
 
@@ -107,10 +107,19 @@ class GenerativeModule(pl.LightningModule):
                     f"{list(expected)}; set dataset.value_range={list(expected)} or leave it null (auto)"
                 )
         elif not cls.supports_vectors(config):
+            fix = "use model.net=mlp for the 2D datasets" if hasattr(config, "net") else f"model={cls.family} needs an image dataset"
             raise ConfigError(
-                f"dataset {spec.name or ''} yields {spec.shape[0]}-D vectors but model.net={net} is an image "
-                f"network; use model.net=mlp for the 2D datasets"
+                f"dataset {spec.name or ''} yields {spec.shape[0]}-D vectors but model {cls.family} "
+                f"(net={net}) takes images; {fix}"
             )
+
+    # ---- optimization: one optimizer over all parameters (the GAN overrides this) ---------------
+    def configure_optimizers(self):
+        opt = build_optimizer(self.parameters(), self.optim_config)
+        sched = build_scheduler(opt, self.optim_config, self.trainer.max_steps if self._trainer else 0)
+        if sched is None:
+            return opt
+        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---- latent space ------------------------------------------------------------------------
     @property
@@ -183,9 +192,13 @@ class GenerativeModule(pl.LightningModule):
     # ---- validation must not change the training trajectory (nor what a resumed run does next) ---
     def on_validation_start(self) -> None:
         self._rng_outside_validation = torch.get_rng_state()
+        if self.device.type == "cuda":
+            self._cuda_rng_outside_validation = torch.cuda.get_rng_state(self.device)
 
     def on_validation_end(self) -> None:
         torch.set_rng_state(self._rng_outside_validation)
+        if self.device.type == "cuda":
+            torch.cuda.set_rng_state(self._cuda_rng_outside_validation, self.device)
 
     # ---- checkpoint extras: RNG state so a resumed run continues the same random stream ------
     def on_save_checkpoint(self, checkpoint: dict) -> None:

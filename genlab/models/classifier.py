@@ -18,7 +18,6 @@ from torchmetrics.classification import MulticlassAccuracy
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModule
-from genlab.optim import build_optimizer, build_scheduler
 
 POOLED = 4  # spatial size after the adaptive pool
 
@@ -125,13 +124,6 @@ class Classifier(GenerativeModule):
         self.log(f"{stage}/loss", F.cross_entropy(logits, y), batch_size=len(x), sync_dist=True)
         accuracy(logits, y)
         self.log(f"{stage}/acc", accuracy, prog_bar=stage == "val")
-
-    def configure_optimizers(self):
-        opt = build_optimizer(self.parameters(), self.optim_config)
-        sched = build_scheduler(opt, self.optim_config, self.trainer.max_steps if self._trainer else 0)
-        if sched is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---- not a generator ---------------------------------------------------------------------
     def decode(self, z: Tensor) -> Tensor:

@@ -27,7 +27,7 @@ Validation logs the same losses under ``val/`` and, for 2D data whose datamodule
 from __future__ import annotations
 
 from functools import partial
-from typing import Any, ClassVar
+from typing import Any
 
 import torch
 from pytorch_lightning.core.optimizer import LightningOptimizer, do_nothing_closure
@@ -84,9 +84,6 @@ class GAN(GenerativeModule):
     config_class = GANConfig
     family = "gan"
     config: GANConfig
-    # under DDP each backward touches one network only (D step: G unused; G step: D frozen), so the
-    # strategy must detect unused parameters (strategy=ddp_find_unused_parameters_true)
-    ddp_find_unused_parameters: ClassVar[bool] = True
 
     def __init__(self, data: DataSpec | dict, optimizer: Any = None, **config: Any) -> None:
         super().__init__(data, optimizer, **config)

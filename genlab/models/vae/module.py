@@ -29,7 +29,6 @@ from genlab.models.base import GenerativeModule
 from genlab.models.vae import objective
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.nets import IMAGE_SIZES, build_decoder, build_encoder
-from genlab.optim import build_optimizer, build_scheduler
 
 VAL_SEED = 2024  # fixed binarization and z samples for validation: comparable numbers across epochs
 N_RECON = 32  # validation images kept for the reconstruction panel
@@ -204,13 +203,6 @@ class VAE(GenerativeModule):
                 )
             gradient_clip_val, gradient_clip_algorithm = self.config.grad_clip, "norm"
         self.clip_gradients(optimizer, gradient_clip_val, gradient_clip_algorithm)
-
-    def configure_optimizers(self):
-        opt = build_optimizer(self.parameters(), self.optim_config)
-        sched = build_scheduler(opt, self.optim_config, self.trainer.max_steps if self._trainer else 0)
-        if sched is None:
-            return opt
-        return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
 
     # ---- validation --------------------------------------------------------------------------
     def on_validation_epoch_start(self) -> None:
