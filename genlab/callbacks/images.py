@@ -43,7 +43,9 @@ def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = N
 class ImageGrids(pl.Callback):
     """``every_n_steps: null`` (default) logs after every validation round and at the end of training."""
 
-    def __init__(self, every_n_steps: int | None = None, n_scatter: int = 1000, save_png: bool = True) -> None:
+    def __init__(
+        self, every_n_steps: int | None = None, n_scatter: int = 1000, save_png: bool = True
+    ) -> None:
         self.every_n_steps = every_n_steps
         self.n_scatter = n_scatter
         self.save_png = save_png

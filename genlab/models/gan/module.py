@@ -260,11 +260,6 @@ class GAN(GenerativeModule):
         stats["train/lr_d"] = opt_d.param_groups[0]["lr"]
         self.log_dict(stats, batch_size=n)
 
-    def is_logging_step(self) -> bool:
-        """Whether the trainer writes this step's metrics (``log_every_n_steps``); ``self.log`` costs ~1 ms per
-        key, a large share of a small model's step, so the diagnostics are only logged when they are kept."""
-        return self.global_step % max(1, self.trainer.log_every_n_steps) == 0
-
     def schedulers(self) -> list:
         found = self.lr_schedulers()
         if found is None:

@@ -170,7 +170,7 @@ class VAE(GenerativeModule):
         z = objective.reparameterize(mu, logvar, eps)
         return ElboTerms(self.recon_nll(x, z), objective.gaussian_kl(mu, logvar), mu)
 
-    def _losses(self, terms: ElboTerms) -> dict[str, Tensor]:
+    def _losses(self, terms: ElboTerms) -> dict[str, Tensor | float]:
         cfg = self.config
         beta_t = objective.kl_weight(self.global_step, cfg.beta, cfg.kl_warmup_steps)
         recon, kl = terms.recon.mean(), terms.kl.mean()
@@ -180,7 +180,7 @@ class VAE(GenerativeModule):
             "recon": recon,
             "kl": kl,
             "neg_elbo": recon + kl,
-            "beta": torch.tensor(beta_t, device=recon.device),
+            "beta": beta_t,  # a float: no host-to-device copy per step
         }
 
     # ---- training ----------------------------------------------------------------------------
@@ -188,8 +188,9 @@ class VAE(GenerativeModule):
         x = self.binarize(batch[0])
         losses = self._losses(self.elbo_terms(x))
         self.watch_losses(loss=losses["loss"])
-        for name, value in losses.items():
-            self.log(f"train/{name}", value, on_step=True, on_epoch=False, prog_bar=name == "loss")
+        self.log("train/loss", losses["loss"], prog_bar=True)
+        if self.is_logging_step():
+            self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
         return losses["loss"]
 
     def configure_gradient_clipping(
