@@ -163,5 +163,6 @@ def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_
     state = next(v for k, v in last["callbacks"].items() if "'monitor': 'val/fid'" in k)
     scored = {int(Path(p).stem.removeprefix("step")): float(v) for p, v in state["best_k_models"].items()}
     assert sorted(scored) == [4, 8]
-    for step, score in scored.items():
-        assert score == pytest.approx(logged[step], rel=1e-5)
+    # Lightning writes a step-based validation's scalars one step earlier (3, 7): match them in order
+    rounds = [logged[step] for step in sorted(logged)]
+    assert [scored[step] for step in sorted(scored)] == pytest.approx(rounds, rel=1e-5)

@@ -109,7 +109,7 @@ class GenerativeModule(pl.LightningModule):
         elif not cls.supports_vectors(config):
             fix = "use model.net=mlp for the 2D datasets" if hasattr(config, "net") else f"model={cls.family} needs an image dataset"
             raise ConfigError(
-                f"dataset {spec.name or ''} yields {spec.shape[0]}-D vectors but model {cls.family} "
+                f"dataset {spec.name or ''} yields {spec.shape[0]}D vectors but model {cls.family} "
                 f"(net={net}) takes images; {fix}"
             )
 
