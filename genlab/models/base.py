@@ -107,7 +107,11 @@ class GenerativeModule(pl.LightningModule):
                     f"{list(expected)}; set dataset.value_range={list(expected)} or leave it null (auto)"
                 )
         elif not cls.supports_vectors(config):
-            fix = "use model.net=mlp for the 2D datasets" if hasattr(config, "net") else f"model={cls.family} needs an image dataset"
+            fix = (
+                "use model.net=mlp for the 2D datasets"
+                if hasattr(config, "net")
+                else f"model={cls.family} needs an image dataset"
+            )
             raise ConfigError(
                 f"dataset {spec.name or ''} yields {spec.shape[0]}D vectors but model {cls.family} "
                 f"(net={net}) takes images; {fix}"
