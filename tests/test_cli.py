@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.cli import main
+from genlab.cli import CONFIG_DIR, main
 
 GENLAB = [sys.executable, "-m", "genlab"]
 
@@ -140,3 +140,12 @@ def test_resume_from_a_foreign_checkpoint_is_one_line(capsys, tmp_path):
     )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "is not a genlab checkpoint" in err
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
+def test_every_experiment_preset_composes_and_validates(name, tmp_path):
+    from genlab.config import compose_config, validate_config
+
+    cfg = compose_config("train", [f"experiment={name}"], run_dir=tmp_path)
+    typed = validate_config(cfg)
+    assert typed["optimizer"].lr > 0 and cfg.trainer.max_steps > 0
