@@ -187,12 +187,10 @@ def likelihood_metrics(
     neg_elbo, iw_nll, means = [], [], []
     for x in data.split(batch_size):
         x = model.binarize(x.to(device), generator=g)
-        mu, logvar = model.encode(x)
-        eps = torch.randn(mu.shape, generator=g, device=device, dtype=mu.dtype)
-        z = objective.reparameterize(mu, logvar, eps)
-        neg_elbo.append(model.recon_nll(x, z) + objective.gaussian_kl(mu, logvar).sum(1))
+        terms = model.elbo_terms(x, generator=g)  # the model's own objective pieces (beta = 1)
+        neg_elbo.append(terms.recon + terms.kl)
         iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g))
-        means.append(mu)
+        means.append(terms.mu)
     return {
         "neg_elbo": torch.cat(neg_elbo).mean().item(),
         "iw_nll": torch.cat(iw_nll).mean().item(),

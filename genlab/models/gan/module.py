@@ -173,12 +173,16 @@ class GAN(GenerativeModule):
         return [opt_g, opt_d], schedulers
 
     def on_before_optimizer_step(self, optimizer) -> None:
-        """Measure (and optionally clip) the gradient norm of the network this optimizer updates."""
+        """Clip (when enabled) the gradient norm of the network this optimizer updates; measure it only on the
+        steps whose diagnostics are logged."""
+        clip = self.config.grad_clip > 0
+        if not clip and not self.is_logging_step():
+            return
         name = "g" if optimizer is self.trainer.optimizers[0] else "d"
         params = [p for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
         if not params:
             return
-        if self.config.grad_clip > 0:
+        if clip:
             norm = torch.nn.utils.clip_grad_norm_(params, self.config.grad_clip)
         else:
             norm = torch.nn.utils.get_total_norm([p.grad for p in params])
