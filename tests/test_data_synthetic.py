@@ -92,6 +92,24 @@ def test_factor_ranges():
     assert f["color"].min() >= 0.25 and f["color"].max() <= 1
 
 
+def test_rotation_range_in_degrees():
+    g = torch.Generator().manual_seed(0)
+    f = sample_shape_factors(5000, g, rotation=(-15.0, 15.0))
+    assert f["rotation"].min() >= math.radians(-15) and f["rotation"].max() <= math.radians(15)
+    assert f["rotation"].max() - f["rotation"].min() > math.radians(29)  # spans the range
+
+
+def test_upright_shapes_dataset(tmp_path):
+    """rotation_min = rotation_max = 0: every ellipse lies along the x axis."""
+    dm = shapes_dm(tmp_path, shapes=["ellipse"], rotation_min=0.0, rotation_max=0.0, scale_min=0.6, image_size=SIZE)
+    dm.setup()
+    images = dm.real_samples(20, split="train")
+    for img in images[:, 0]:
+        *_, angle = moments((img.double() + 1) / 2)
+        assert abs(angle) < 0.05
+    assert (dm.factors["rotation"] == 0).all()
+
+
 def test_20k_images_render_in_seconds():
     g = torch.Generator().manual_seed(0)
     factors = sample_shape_factors(20000, g)
@@ -159,6 +177,8 @@ def test_shapes_config_errors():
         ShapesDataModule(shapes=["circle"])
     with pytest.raises(ConfigError, match="scale_min"):
         ShapesDataModule(scale_min=0.8, scale_max=0.5)
+    with pytest.raises(ConfigError, match="rotation_min"):
+        ShapesDataModule(rotation_min=30.0, rotation_max=10.0)
 
 
 # ---- ring / grid ------------------------------------------------------------------------------

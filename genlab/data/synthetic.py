@@ -51,11 +51,12 @@ def sample_shape_factors(
     num_shapes: int = len(SHAPES),
     scale: tuple[float, float] = (0.35, 0.7),
     color: bool = False,
+    rotation: tuple[float, float] = (0.0, 360.0),
 ) -> dict[str, Tensor]:
     """Independent uniform factors per image; positions keep the whole shape inside the image.
 
     ``shape``: index into the shape list; ``scale``: circumradius as a fraction of the half-width;
-    ``rotation``: radians in [0, 2 pi); ``pos_x``, ``pos_y``: centre in [-1, 1] image coordinates
+    ``rotation``: radians, uniform in the ``rotation`` range given in DEGREES (default: all of [0, 2 pi)); ``pos_x``, ``pos_y``: centre in [-1, 1] image coordinates
     (x to the right, y down); ``color`` (RGB only): per-channel intensity in [0.25, 1].
     """
     u = torch.rand(n, 4, generator=generator)
@@ -63,7 +64,7 @@ def sample_shape_factors(
     factors = {
         "shape": torch.randint(num_shapes, (n,), generator=generator),
         "scale": s,
-        "rotation": 2 * math.pi * u[:, 1],
+        "rotation": torch.deg2rad(rotation[0] + (rotation[1] - rotation[0]) * u[:, 1]),
         "pos_x": (2 * u[:, 2] - 1) * (1 - s),
         "pos_y": (2 * u[:, 3] - 1) * (1 - s),
     }
@@ -129,6 +130,8 @@ class ShapesConfig(ImageDataConfig):
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     scale_min: float = 0.35
     scale_max: float = 0.7
+    rotation_min: float = 0.0  # degrees, counter-clockwise; [0, 360] covers every orientation
+    rotation_max: float = 360.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -142,8 +145,17 @@ class ShapesConfig(ImageDataConfig):
             raise ConfigError(
                 f"dataset.scale_min={self.scale_min}, scale_max={self.scale_max}: need 0 < scale_min <= scale_max <= 1"
             )
+        if not 0 <= self.rotation_max - self.rotation_min <= 360:
+            raise ConfigError(
+                f"dataset.rotation_min={self.rotation_min}, rotation_max={self.rotation_max}: need "
+                "rotation_min <= rotation_max <= rotation_min + 360 (degrees)"
+            )
         if self.n_train <= 0 or self.n_test <= 0:
             raise ConfigError(f"dataset.n_train={self.n_train} and n_test={self.n_test} must be > 0")
+
+
+# the config keys that determine the rendered images (and so the cache file's fingerprint)
+RECIPE_KEYS = ("seed", "channels", "shapes", "scale_min", "scale_max", "rotation_min", "rotation_max")
 
 
 class ShapesDataModule(InMemoryDataModule):
@@ -159,14 +171,19 @@ class ShapesDataModule(InMemoryDataModule):
     def load_split(self, split: str) -> dict[str, Any]:
         split, cfg = canonical_split(split), self.config
         n = cfg.n_train if split == "train" else cfg.n_test
-        recipe = {k: asdict(cfg)[k] for k in ("seed", "channels", "shapes", "scale_min", "scale_max")}
+        recipe = {k: asdict(cfg)[k] for k in RECIPE_KEYS}
         recipe.update(n=n, size=self.image_size, split=split)
         fingerprint = hashlib.sha1(json.dumps(recipe, sort_keys=True).encode()).hexdigest()[:10]
 
         def build() -> dict[str, Any]:
             g = torch.Generator().manual_seed(split_seed(cfg.seed, split))
             factors = sample_shape_factors(
-                n, g, len(cfg.shapes), (cfg.scale_min, cfg.scale_max), self.channels == 3
+                n,
+                g,
+                len(cfg.shapes),
+                (cfg.scale_min, cfg.scale_max),
+                self.channels == 3,
+                (cfg.rotation_min, cfg.rotation_max),
             )
             shape_ids = torch.tensor([SHAPES.index(s) for s in cfg.shapes])
             images = render_shapes(factors, self.image_size, shape_ids)
