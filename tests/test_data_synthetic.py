@@ -101,7 +101,9 @@ def test_rotation_range_in_degrees():
 
 def test_upright_shapes_dataset(tmp_path):
     """rotation_min = rotation_max = 0: every ellipse lies along the x axis."""
-    dm = shapes_dm(tmp_path, shapes=["ellipse"], rotation_min=0.0, rotation_max=0.0, scale_min=0.6, image_size=SIZE)
+    dm = shapes_dm(
+        tmp_path, shapes=["ellipse"], rotation_min=0.0, rotation_max=0.0, scale_min=0.6, image_size=SIZE
+    )
     dm.setup()
     images = dm.real_samples(20, split="train")
     for img in images[:, 0]:
