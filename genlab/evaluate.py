@@ -28,6 +28,7 @@ from genlab.metrics.suite import (
     check_metrics,
     compute_metrics,
     data_kind,
+    default_features,
     needs_features,
 )
 
@@ -89,24 +90,18 @@ class EvalConfig:
 
     @property
     def resolved_features(self) -> str:
-        return self.features or ("classifier" if self.classifier_ckpt else "inception")
+        return default_features(self.features, self.classifier_ckpt)
 
     def torch_device(self) -> torch.device:
         return pick_device(self.device, key="eval.device")
 
 
-def build_reference(
-    run_dataset: dict, model, split: str, n: int, data_dir: str | None, seed: int
-) -> Reference:
+def build_reference(run_dataset: dict, split: str, n: int, data_dir: str | None, seed: int) -> Reference:
     """Real samples of the run's dataset (at most the split's size for finite datasets)."""
     ds_cfg = dict(run_dataset)
     if data_dir:
         ds_cfg["data_dir"] = data_dir
-    dm = instantiate(ds_cfg, _convert_="all")
-    g = torch.Generator().manual_seed(seed + 1)
-    if model.spec.is_image:
-        n = min(n, len(dm.labels(split)))
-    return Reference(dm.real_samples(n, split=split, generator=g), modes=dm.modes, mode_std=dm.mode_std)
+    return Reference.from_datamodule(instantiate(ds_cfg, _convert_="all"), split, n, seed)
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
@@ -136,7 +131,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             features, model.spec.channels, ecfg.classifier_ckpt, ecfg.inception_weights, device
         )
 
-    reference = build_reference(run["dataset"], model, ecfg.split, n_samples, ecfg.data_dir, ecfg.seed)
+    reference = build_reference(run["dataset"], ecfg.split, n_samples, ecfg.data_dir, ecfg.seed)
     log.info(
         "evaluating %s: %d samples vs %d real (%s split), metrics %s",
         ckpt,

@@ -12,7 +12,6 @@ from __future__ import annotations
 import logging
 
 import pytorch_lightning as pl
-import torch
 
 from genlab.errors import ConfigError
 from genlab.metrics.features import build_extractor
@@ -23,6 +22,7 @@ from genlab.metrics.suite import (
     check_metrics,
     compute_metrics,
     data_kind,
+    default_features,
     needs_features,
 )
 
@@ -48,7 +48,7 @@ class EvalMetrics(pl.Callback):
             )
         self.metrics = metrics
         self.n_samples = n_samples
-        self.features = features or ("classifier" if classifier_ckpt else "inception")
+        self.features = default_features(features, classifier_ckpt)
         self.classifier_ckpt = classifier_ckpt
         self.inception_weights = inception_weights
         self.every = every_n_validations
@@ -82,13 +82,7 @@ class EvalMetrics(pl.Callback):
 
     def reference(self, trainer: pl.Trainer, n: int) -> Reference:
         if self._reference is None:
-            dm = trainer.datamodule
-            if dm.spec.is_image:
-                n = min(n, len(dm.labels(self.split)))
-            real = dm.real_samples(
-                n, split=self.split, generator=torch.Generator().manual_seed(self.seed + 1)
-            )
-            self._reference = Reference(real, modes=dm.modes, mode_std=dm.mode_std)
+            self._reference = Reference.from_datamodule(trainer.datamodule, self.split, n, self.seed)
         return self._reference
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:

@@ -90,6 +90,20 @@ class Reference:
     modes: Tensor | None = None
     mode_std: float | None = None
 
+    @classmethod
+    def from_datamodule(cls, dm, split: str, n: int, seed: int) -> Reference:
+        """``n`` real samples of ``dm``'s ``split`` (at most the split's size for images), drawn with ``seed + 1``
+        (``seed`` itself draws the generated samples): the same reference in training and in `genlab eval`."""
+        if dm.spec.is_image:
+            n = min(n, len(dm.labels(split)))
+        real = dm.real_samples(n, split=split, generator=torch.Generator().manual_seed(seed + 1))
+        return cls(real, modes=dm.modes, mode_std=dm.mode_std)
+
+
+def default_features(features: str | None, classifier_ckpt: str | None) -> str:
+    """``eval.features: null``: the classifier when one is given, else Inception."""
+    return features or ("classifier" if classifier_ckpt else "inception")
+
 
 def generated_batches(
     model: nn.Module, n: int, batch_size: int, generator: torch.Generator
