@@ -12,6 +12,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from trainers import bare_trainer
 
 from genlab.data import cache
 from genlab.data.datamodule import ToValueRange, canonical_split, split_seed
@@ -242,17 +243,7 @@ def test_lightning_fit(tmp_path, dataset):
     else:
         dm = GaussianMixtureDataModule(name="grid", n_train=256, n_test=64, batch_size=32)
     model = MeanModel(dm.spec.shape, dm.spec.value_range)
-    trainer = pl.Trainer(
-        max_steps=5,
-        val_check_interval=5,
-        limit_val_batches=2,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        accelerator="cpu",
-        default_root_dir=tmp_path,
-    )
+    trainer = bare_trainer(5, val_check_interval=5, limit_val_batches=2, default_root_dir=tmp_path)
     trainer.fit(model, datamodule=dm)
     assert trainer.global_step == 5 and model.seen == 5 * 32
     assert torch.isfinite(trainer.callback_metrics["val/loss"])

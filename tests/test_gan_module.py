@@ -10,6 +10,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from omegaconf import OmegaConf
+from trainers import bare_trainer
 
 from genlab.data.loader import TensorBatches
 from genlab.data.spec import DataSpec
@@ -50,17 +51,7 @@ def batches(spec: DataSpec, n: int = 64, batch_size: int = 16, fill: float | Non
 
 
 def fit(model: GAN, data, steps: int, **trainer_kwargs) -> pl.Trainer:
-    options = dict(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        limit_val_batches=0,
-        log_every_n_steps=1,
-    )
-    trainer = pl.Trainer(**{**options, **trainer_kwargs})
+    trainer = bare_trainer(steps, **{"limit_val_batches": 0, "log_every_n_steps": 1, **trainer_kwargs})
     trainer.fit(model, data)
     return trainer
 
@@ -323,16 +314,7 @@ def test_validation_reports_mode_coverage_for_2d_data():
             return batches(POINTS, batch_size=32)
 
     model = GAN(data=POINTS, **TINY_MLP)
-    trainer = pl.Trainer(
-        max_steps=2,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        val_check_interval=2,
-    )
+    trainer = bare_trainer(2, num_sanity_val_steps=0, val_check_interval=2)
     trainer.fit(model, datamodule=RingData())
     metrics = trainer.callback_metrics
     assert {

@@ -7,6 +7,7 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
+from trainers import bare_trainer
 
 from genlab.data import DataSpec, TensorBatches
 from genlab.errors import ConfigError
@@ -128,17 +129,7 @@ class Recorder(pl.Callback):
 
 
 def tiny_trainer(max_steps: int, callbacks=()) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-    )
+    return bare_trainer(max_steps, callbacks=list(callbacks), num_sanity_val_steps=0, log_every_n_steps=1)
 
 
 def random_batches(n: int = 64, batch_size: int = 8, shuffle: bool = True) -> TensorBatches:

@@ -7,6 +7,7 @@ import math
 import pytest
 import pytorch_lightning as pl
 from torchvision.datasets import MNIST
+from trainers import bare_trainer
 
 from genlab.data import DataSpec, TensorBatches
 from genlab.models.vae import VAE
@@ -38,15 +39,7 @@ def test_short_mnist_run_lowers_validation_neg_elbo(real_data_dir, net):
         iw_examples=200,
         **setup,
     )
-    trainer = pl.Trainer(
-        max_steps=steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-    )
+    trainer = bare_trainer(steps, num_sanity_val_steps=0)
     val_batches = TensorBatches(val, None, 500, transform=to_unit, shuffle=False, drop_last=False)
     before = trainer.validate(model, val_batches, verbose=False)[0]
     # an untrained decoder says p = 1/2 for every pixel: 784 * log 2 = 543 nats per image
