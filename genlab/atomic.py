@@ -9,6 +9,8 @@ from typing import Any
 
 import torch
 
+from genlab.rundir import output_mode
+
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path`` (temp removed on failure)."""
@@ -20,6 +22,7 @@ def save_atomic(obj: Any, path: str | Path) -> None:
             torch.save(obj, f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, output_mode())  # mkstemp makes 0600 files; every output shares one mode
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

@@ -1,19 +1,28 @@
-"""Loading genlab checkpoints for sampling and evaluation, with clear errors for bad files."""
+"""Checkpoints as untrusted input: one loader for ``genlab sample``, ``genlab eval`` and ``train ckpt_path=``.
+
+A genlab checkpoint carries a plain-data run record under ``checkpoint["genlab"]``: the model family and
+dataset names (registry keys, never import paths), the typed configs, the resolved data spec and the
+versions that wrote it. Loading reads the file with ``torch.load(weights_only=True)``, maps the names through
+genlab's registries only, re-validates the stored configs with the same schemas as ``genlab train``, checks
+that the weights fit the model those configs describe, and ends every failure in one
+:class:`~genlab.errors.CheckpointError` line.
+"""
 
 from __future__ import annotations
 
-import pickle
-import zipfile
+import dataclasses
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import get_class
+from torch import Tensor
 
 from genlab.errors import CheckpointError, ConfigError
 
-# checkpoint["genlab"] = {"class": "genlab.models.gan.GAN", "config": <resolved run config as plain dict>}
-META_KEY = "genlab"
+RECORD_KEY = "genlab"
+FORMAT = 2
+HINT = "pass a checkpoint written by `genlab train`, e.g. <run dir>/checkpoints/last.ckpt"
 
 
 def pick_device(name: str, key: str = "device") -> torch.device:
@@ -28,41 +37,120 @@ def pick_device(name: str, key: str = "device") -> torch.device:
     return torch.device(name)
 
 
-def read_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
-    """``torch.load(weights_only=True)`` with one-line errors for missing, truncated or foreign files."""
+def versions() -> dict[str, str]:
+    import pytorch_lightning as pl
+
+    from genlab import __version__
+
+    return {"genlab": str(__version__), "torch": str(torch.__version__), "lightning": str(pl.__version__)}
+
+
+def run_record(run) -> dict[str, Any]:
+    """What every checkpoint of ``run`` carries (plain containers only)."""
+    return {
+        "format": FORMAT,
+        "family": run.model_family,
+        "dataset": run.dataset.name,
+        "config": run.to_plain(),
+        "data_spec": run.data.to_dict(),
+        "versions": versions(),
+    }
+
+
+def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
+    """The checkpoint dict at ``path``: read with ``weights_only=True``, its structure checked."""
     path = Path(path)
     if not path.is_file():
-        raise CheckpointError(f"checkpoint {path} does not exist; pass ckpt=<run dir>/checkpoints/last.ckpt")
+        raise CheckpointError(f"{key}={path} does not exist; {HINT}")
     try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, pickle.UnpicklingError, ValueError) as e:
-        reason = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever a damaged or hostile file makes the reader raise
+        reason = read_error(e)
         raise CheckpointError(
-            f"checkpoint {path} cannot be read (truncated or not a PyTorch file: {reason[:120]}); "
-            f"use another checkpoint, e.g. <run dir>/checkpoints/last.ckpt"
+            f"{key}={path} cannot be read (truncated, damaged or not a PyTorch file: {reason}); {HINT}"
         ) from e
-    if not isinstance(ckpt, dict) or META_KEY not in ckpt or "state_dict" not in ckpt:
+    record = ckpt.get(RECORD_KEY) if isinstance(ckpt, dict) else None
+    if not isinstance(record, dict):
         raise CheckpointError(
-            f"{path} is not a genlab checkpoint (no '{META_KEY}' metadata); pass a checkpoint written by `genlab train`"
+            f"{key}={path} is not a genlab checkpoint (no '{RECORD_KEY}' run record); {HINT}"
         )
+    if record.get("format") != FORMAT:
+        raise CheckpointError(
+            f"{key}={path} has run record format {record.get('format')!r}, this genlab reads format {FORMAT}; "
+            "retrain with this version or load it with the genlab that wrote it"
+        )
+    state = ckpt.get("state_dict")
+    if not isinstance(state, dict) or not all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
+    ):
+        raise CheckpointError(f"{key}={path} holds no valid state_dict of named tensors; {HINT}")
+    if not isinstance(ckpt.get("global_step", 0), int):
+        raise CheckpointError(f"{key}={path} holds an invalid global_step; {HINT}")
     return ckpt
 
 
-def run_config(path: str | Path) -> dict[str, Any]:
-    """The resolved config of the run that wrote the checkpoint (dataset, model, optimizer, seed, ...)."""
-    return read_checkpoint(path)[META_KEY]["config"]
+def read_error(e: Exception) -> str:
+    """The informative part of what ``torch.load`` raised, in one short line."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    for line in lines:  # weights_only refusals explain themselves on this line
+        if line.startswith("WeightsUnpickler error:"):
+            return line.removeprefix("WeightsUnpickler error:").strip().split(". ")[0][:160]
+    return (lines[0][:160] if lines else "") or type(e).__name__
 
 
-def load_model(path: str | Path, device: str | torch.device = "cpu"):
-    """Rebuild the model from a checkpoint (hparams + weights, EMA included), in eval mode on ``device``."""
-    ckpt = read_checkpoint(path, map_location="cpu")
+def stored_run(ckpt: dict[str, Any], path: str | Path, key: str = "ckpt"):
+    """The :class:`~genlab.config.run.RunConfig` of a checkpoint, re-validated with genlab's schemas."""
+    from genlab.config.run import RunConfig
+    from genlab.data.spec import DataSpec
+
+    record = ckpt[RECORD_KEY]
     try:
-        cls = get_class(ckpt[META_KEY]["class"])
-    except Exception as e:  # noqa: BLE001 - any import problem means the class is not available
+        run = RunConfig.from_plain(record.get("config"))
+        stored_spec = DataSpec.from_dict(record.get("data_spec"))
+    except (ConfigError, TypeError, ValueError, KeyError) as e:
         raise CheckpointError(
-            f"{path}: model class {ckpt[META_KEY].get('class')!r} is not available in this genlab"
+            f"{key}={path} stores an invalid run config ({' '.join(str(e).split())}); {HINT}"
         ) from e
-    model = cls(**ckpt["hyper_parameters"])
-    model.load_state_dict(ckpt["state_dict"])
-    model.run_config = ckpt[META_KEY]["config"]
-    return model.to(device).eval()
+    if record.get("family") != run.model_family or stored_spec != run.data:
+        raise CheckpointError(f"{key}={path} has an inconsistent run record (family or data spec); {HINT}")
+    return run
+
+
+@dataclass
+class LoadedRun:
+    run: Any  # RunConfig
+    model: Any  # the family's LightningModule, in eval mode
+    path: Path
+    global_step: int
+
+
+def load_run(path: str | Path, device: str | torch.device = "cpu", key: str = "ckpt") -> LoadedRun:
+    """Rebuild the model of a checkpoint (config from its run record, weights, EMA included) on ``device``."""
+    from genlab.resources import check_run_fits
+
+    ckpt = read_checkpoint(path, key)
+    run = stored_run(ckpt, path, key)
+    if "compile" in {f.name for f in dataclasses.fields(run.model)}:
+        run = dataclasses.replace(
+            run, model=dataclasses.replace(run.model, compile=False)
+        )  # inference: eager
+    try:
+        check_run_fits(run)
+    except ConfigError as e:
+        raise CheckpointError(f"{key}={path}: {e}") from e
+    model = run.model_class(run.model, run.data, run.optimizer)
+    load_weights(model, ckpt["state_dict"], path, key)
+    return LoadedRun(run, model.to(device).eval(), Path(path), int(ckpt.get("global_step", 0)))
+
+
+def load_weights(
+    model: torch.nn.Module, state: dict[str, Tensor], path: str | Path, key: str = "ckpt"
+) -> None:
+    """``model.load_state_dict(state)`` with a one-line error when the weights do not fit the model."""
+    try:
+        model.load_state_dict(state, strict=True)
+    except (RuntimeError, ValueError, TypeError) as e:
+        reason = " ".join(str(e).split())[:160]
+        raise CheckpointError(
+            f"{key}={path}: the weights do not fit the model its run record describes ({reason}); {HINT}"
+        ) from e

@@ -8,7 +8,6 @@ stderr and exit code 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceb
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -20,17 +19,37 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
-from genlab.errors import GenlabError
+from genlab.errors import GenlabError, RunInterrupted
+from genlab.hydra_context import in_sweep
 
 log = logging.getLogger("genlab")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
 
-# subcommand -> (root config name, "module:function" returning the value the sweeper sees, help line)
-COMMANDS: dict[str, tuple[str, str, str]] = {
-    "train": ("train", "genlab.train:train_task", "train one experiment or a sweep (-m)"),
-    "sample": ("sample", "genlab.sample:sample", "write samples of a checkpoint to .png/.npy"),
-    "eval": ("eval", "genlab.evaluate:evaluate", "evaluate a checkpoint (FID/KID/IS, PRDC, NLL, modes)"),
+
+def train_task(cfg: DictConfig) -> Any:
+    from genlab.train import train_task
+
+    return train_task(cfg)
+
+
+def sample_task(cfg: DictConfig) -> Any:
+    from genlab.sample import sample
+
+    return sample(cfg)
+
+
+def eval_task(cfg: DictConfig) -> Any:
+    from genlab.evaluate import evaluate
+
+    return evaluate(cfg)
+
+
+# subcommand -> (root config name, task function (imported when it runs: --help / --cfg stay fast), help line)
+COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
+    "train": ("train", train_task, "train one experiment or a sweep (-m)"),
+    "sample": ("sample", sample_task, "write samples of a checkpoint to .png/.npy"),
+    "eval": ("eval", eval_task, "evaluate a checkpoint (FID/KID/IS, PRDC, NLL, modes)"),
 }
 
 USAGE = "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...]"
@@ -49,11 +68,6 @@ class UserError(Exception):
     """Raised inside the CLI for problems with the command line itself."""
 
 
-def load_task(spec: str) -> Callable[[DictConfig], Any]:
-    module, func = spec.split(":")
-    return getattr(importlib.import_module(module), func)
-
-
 def fail(command: str, message: str, code: int = 2) -> None:
     message = str(message)
     if "Original Traceback" in message:  # re-raised from a DataLoader worker: keep the worker's own message
@@ -64,17 +78,22 @@ def fail(command: str, message: str, code: int = 2) -> None:
 
 
 def run(command: str, args: list[str], debug: bool) -> Any:
-    config_name, task_spec, _ = COMMANDS[command]
+    config_name, task, _ = COMMANDS[command]
 
     def job(cfg: DictConfig) -> Any:
         try:
-            return load_task(task_spec)(cfg)  # imported here: --help / --cfg stay fast
+            return task(cfg)
         except GenlabError as e:  # a user mistake inside the job: one line, no traceback
+            if command == "train":
+                remove_if_empty(job_output_dir())
             if debug:
                 raise
             if in_sweep():  # let the sweeper record a failed job (Optuna's max_failure_rate), no traceback
                 log.error("job failed: %s", " ".join(str(e).split()))
                 raise
+            if isinstance(e, RunInterrupted):
+                print(f"genlab {command}: {' '.join(str(e).split())}", file=sys.stderr)
+                raise SystemExit(e.exit_code) from None
             fail(command, str(e), e.exit_code)
 
     entry = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(job)
@@ -96,11 +115,27 @@ def run(command: str, args: list[str], debug: bool) -> Any:
             os.environ["HYDRA_FULL_ERROR"] = saved_env
 
 
-def in_sweep() -> bool:
+def job_output_dir() -> Path | None:
     from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
 
-    return HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN
+    if not HydraConfig.initialized():
+        return None
+    return Path(HydraConfig.get().runtime.output_dir)
+
+
+def remove_if_empty(path: Path | None) -> None:
+    """A rejected command leaves no run directory: Hydra made it before genlab saw the config."""
+    if path is None or not path.is_dir() or any(p.name != "train.log" for p in path.iterdir()):
+        return
+    for handler in list(logging.getLogger().handlers):  # the job's delayed log file would re-create it
+        if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == path.resolve():
+            logging.getLogger().removeHandler(handler)
+            handler.close()
+    try:
+        (path / "train.log").unlink(missing_ok=True)
+        path.rmdir()  # only ever succeeds on an empty directory
+    except OSError:
+        pass
 
 
 def describe_hydra_error(e: BaseException) -> str | None:
@@ -132,6 +167,11 @@ def describe_hydra_error(e: BaseException) -> str | None:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         key = getattr(e, "full_key", None)
         return f"{key}: {lines[0]}" if key else lines[0]
+    if isinstance(e, OSError) and e.filename:  # the file system refused Hydra's run dir or log file
+        return (
+            f"cannot write {e.filename}: {e.strerror or e}; choose a writable place with "
+            "paths.output_dir=<dir> or hydra.run.dir=<dir>"
+        )
     return None
 
 
@@ -152,6 +192,8 @@ def expand_resume(args: list[str]) -> list[str]:
     if run_dir in (None, "null"):
         return args
     run = Path(run_dir)
+    if not run_dir.strip():
+        raise UserError("resume= is empty; pass a run directory, e.g. resume=outputs/runs/<run>")
     stored = run / ".hydra" / "overrides.yaml"
     if not stored.is_file():
         raise UserError(
@@ -161,10 +203,8 @@ def expand_resume(args: list[str]) -> list[str]:
         ckpt = str(run / "checkpoints" / "last.ckpt")
         if not Path(ckpt).is_file():
             raise UserError(f"resume={run_dir} has no checkpoints/last.ckpt yet; start the run again instead")
-    import yaml
-
     dropped = ("resume=", "ckpt_path=", "hydra.run.dir=")
-    previous = [o for o in yaml.safe_load(stored.read_text()) or [] if not o.startswith(dropped)]
+    previous = [o for o in stored_overrides(stored) if not o.startswith(dropped)]
     new = [a for a in args if not a.startswith(dropped)]
     quoted = lambda p: "'" + str(Path(p).resolve()).replace("\\", "\\\\").replace("'", "\\'") + "'"  # noqa: E731
     return [
@@ -176,7 +216,49 @@ def expand_resume(args: list[str]) -> list[str]:
     ]
 
 
-def main(argv: list[str] | None = None) -> Any:
+def stored_overrides(path: Path) -> list[str]:
+    """The overrides a run directory recorded, validated before they are replayed: a run directory is
+    untrusted input, so only plain ``group=option`` / ``key=value`` lines of genlab's own config are taken."""
+    import yaml
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        lines = yaml.safe_load(path.read_text())
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
+        raise UserError(
+            f"{path} cannot be read ({' '.join(str(e).split())[:120]}); it is not a genlab run"
+        ) from e
+    if lines is None:
+        return []
+    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
+        raise UserError(f"{path} is not a list of overrides; it is not a genlab run")
+    try:
+        parsed = OverridesParser.create().parse_overrides(lines)
+    except HydraException as e:
+        raise UserError(f"{path} holds an override that cannot be parsed ({str(e).splitlines()[0]})") from e
+    for override in parsed:
+        key = override.key_or_group
+        if "_target_" in key or key.split(".")[0].split("/")[0] == "hydra" or override.package is not None:
+            raise UserError(
+                f"{path} holds the override {override.input_line!r}, which genlab does not replay "
+                "(no _target_ or hydra keys); remove that line to resume"
+            )
+    return lines
+
+
+def check_output_paths(args: list[str]) -> None:
+    """Run directories that cannot exist, refused before Hydra tries to make them."""
+    for arg in args:
+        key, sep, value = arg.partition("=")
+        if sep and key.lstrip("+") in ("hydra.run.dir", "hydra.sweep.dir", "paths.output_dir"):
+            if not value.strip().strip("'\"").strip():
+                raise UserError(
+                    f"{key.lstrip('+')} is empty; pass a directory (e.g. {key.lstrip('+')}=outputs/my_run)"
+                )
+
+
+def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
         print_help()
@@ -189,9 +271,11 @@ def main(argv: list[str] | None = None) -> Any:
         fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
     args = [a for a in args if a != "--debug"]
-    if command == "train" and not any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help") for a in args):
-        try:
+    try:
+        check_output_paths(args)
+        if command == "train" and not any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help") for a in args):
             args = expand_resume(args)
-        except UserError as e:
-            fail(command, str(e))
-    return run(command, args, debug)
+    except UserError as e:
+        fail(command, str(e))
+    run(command, args, debug)
+    return 0

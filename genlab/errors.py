@@ -28,3 +28,11 @@ class TrainingDiverged(GenlabError):
     """A loss became NaN/inf; training stopped and the last good checkpoint was kept."""
 
     exit_code = 1
+
+
+class RunInterrupted(GenlabError):
+    """SIGINT/SIGTERM stopped training between two steps; ``last.ckpt`` holds the step reached."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code

@@ -8,34 +8,29 @@ split and the feature extractor next to every metric.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
-from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from genlab.checkpoint import load_model, pick_device
+from genlab.checkpoint import load_run, pick_device
+from genlab.config.schema import check_at_least, check_choice, require, set_field
 from genlab.errors import ConfigError
-from genlab.metrics.features import FEATURE_EXTRACTORS, build_extractor
-from genlab.metrics.suite import (
-    DEFAULT_SAMPLES,
-    Reference,
-    auto_metrics,
-    check_metrics,
-    compute_metrics,
-    data_kind,
-    default_features,
-    needs_features,
-)
+from genlab.metrics.features import FEATURE_EXTRACTORS
+from genlab.metrics.suite import EvalPlan
+from genlab.models.capabilities import Sampler
+from genlab.rundir import output_mode
+from genlab.sample import check_writable, command_config
 
 log = logging.getLogger("genlab")
 
 
-@dataclass
+@dataclass(frozen=True)
 class EvalConfig:
     """The ``eval:`` node of ``configs/eval.yaml``."""
 
@@ -58,106 +53,97 @@ class EvalConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n_samples is not None and self.n_samples < 6:
-            raise ConfigError(
-                f"eval.n_samples={self.n_samples} must be >= 6 (the k-NN metrics use k=5), or null for the default"
-            )
-        if self.features is not None and self.features not in FEATURE_EXTRACTORS:
-            raise ConfigError(
-                f"eval.features={self.features!r} is not known; allowed: {', '.join(FEATURE_EXTRACTORS)}"
-            )
-        if self.batch_size < 1 or self.iw_samples < 1:
-            raise ConfigError(
-                f"eval.batch_size={self.batch_size} and eval.iw_samples={self.iw_samples} must be >= 1"
-            )
-        if self.device not in ("auto", "cpu", "cuda") and not self.device.startswith("cuda:"):
-            raise ConfigError(f"eval.device={self.device!r} is not known; allowed: auto, cpu, cuda")
+        if self.n_samples is not None:
+            check_at_least("eval.n_samples", self.n_samples, 6, 10000)
+        if self.features is not None:
+            check_choice("eval.features", self.features, FEATURE_EXTRACTORS)
+        check_at_least("eval.batch_size", self.batch_size, 1, 250)
+        check_at_least("eval.iw_samples", self.iw_samples, 1, 100)
+        check_choice("eval.split", self.split, ("train", "test", "val"))
         if isinstance(self.metrics, str) and self.metrics != "auto":
-            self.metrics = [m.strip() for m in self.metrics.split(",") if m.strip()]
-
-    @classmethod
-    def from_node(cls, node: DictConfig | dict | None) -> EvalConfig:
-        data = (
-            OmegaConf.to_container(node, resolve=True) if isinstance(node, DictConfig) else dict(node or {})
+            set_field(self, "metrics", [m.strip() for m in self.metrics.split(",") if m.strip()])
+        require(
+            self.metrics == "auto"
+            or (isinstance(self.metrics, list) and all(isinstance(m, str) for m in self.metrics)),
+            f"eval.metrics={self.metrics!r} must be auto or a list of metric names",
         )
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ConfigError(
-                f"eval.{unknown[0]} is not a known key; allowed keys: {', '.join(sorted(known))}"
-            )
-        return cls(**data)
-
-    @property
-    def resolved_features(self) -> str:
-        return default_features(self.features, self.classifier_ckpt)
 
     def torch_device(self) -> torch.device:
         return pick_device(self.device, key="eval.device")
 
 
-def build_reference(run_dataset: dict, split: str, n: int, data_dir: str | None, seed: int) -> Reference:
-    """Real samples of the run's dataset (at most the split's size for finite datasets)."""
-    ds_cfg = dict(run_dataset)
-    if data_dir:
-        ds_cfg["data_dir"] = data_dir
-    return Reference.from_datamodule(instantiate(ds_cfg, _convert_="all"), split, n, seed)
+@dataclass(frozen=True)
+class EvalCommand:
+    """The keys of ``configs/eval.yaml``."""
+
+    ckpt: str | None = None
+    # report file; null: eval.json beside the checkpoint
+    out: str | None = None
+    eval: EvalConfig = field(default_factory=EvalConfig)
+    task: str = "eval"
+
+    def __post_init__(self) -> None:
+        require(bool(self.ckpt), "ckpt is required: genlab eval ckpt=<run dir>/checkpoints/last.ckpt")
+        require(self.out is None or bool(self.out.strip()), "out is empty; pass a file name or null")
+
+    @property
+    def report_path(self) -> Path:
+        return Path(self.out) if self.out else Path(self.ckpt).parent / "eval.json"
 
 
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt``; return the report written to ``eval.json``."""
-    ecfg = EvalConfig.from_node(cfg.get("eval"))
-    ckpt = cfg.get("ckpt")
-    if not ckpt:
-        raise ConfigError("ckpt is required: genlab eval ckpt=<run dir>/checkpoints/last.ckpt")
+    command = command_config(EvalCommand, cfg)
+    ecfg = command.eval
     device = ecfg.torch_device()
-    model = load_model(ckpt, device=device)
-    if model.family == "classifier":
+    out = command.report_path
+    check_writable(out, "out")
+    loaded = load_run(command.ckpt, device=device)
+    model, run = loaded.model, loaded.run
+    if not isinstance(model, Sampler):
         raise ConfigError(
-            f"{ckpt} is a classifier; evaluate a generator checkpoint and pass this one as eval.classifier_ckpt"
+            f"{command.ckpt} is a {model.family}; evaluate a generator checkpoint and pass this one as "
+            "eval.classifier_ckpt"
         )
-    run = getattr(model, "run_config", None) or {}
-    if "dataset" not in run:
-        raise ConfigError(f"{ckpt} stores no dataset config; evaluate a checkpoint written by `genlab train`")
-
-    kind = data_kind(model.spec)
-    n_samples = ecfg.n_samples or DEFAULT_SAMPLES[kind]
-    names = auto_metrics(model, ecfg.resolved_features) if ecfg.metrics == "auto" else list(ecfg.metrics)
-    features = ecfg.resolved_features if needs_features(names, model) else None
-    check_metrics(names, model, features)
-    extractor = None
-    if features is not None:
-        extractor = build_extractor(
-            features, model.spec.channels, ecfg.classifier_ckpt, ecfg.inception_weights, device
-        )
-
-    reference = build_reference(run["dataset"], ecfg.split, n_samples, ecfg.data_dir, ecfg.seed)
+    dataset = dataclasses.replace(run.dataset, data_dir=ecfg.data_dir) if ecfg.data_dir else run.dataset
+    plan = EvalPlan.build(
+        model,
+        run.dataset_class(dataset, run.data),
+        ecfg.metrics,
+        ecfg.features,
+        ecfg.classifier_ckpt,
+        ecfg.inception_weights,
+        ecfg.n_samples,
+        ecfg.split,
+        ecfg.batch_size,
+        ecfg.seed,
+        ecfg.iw_samples,
+        device=device,
+    )
     log.info(
         "evaluating %s: %d samples vs %d real (%s split), metrics %s",
-        ckpt,
-        n_samples,
-        len(reference.samples),
+        command.ckpt,
+        plan.n_samples,
+        len(plan.reference.samples),
         ecfg.split,
-        ", ".join(names),
+        ", ".join(plan.names),
     )
-    results = compute_metrics(
-        model, reference, names, n_samples, extractor, ecfg.batch_size, ecfg.seed, ecfg.iw_samples
-    )
-
+    results = plan.run(model)
     report = {
-        "checkpoint": str(Path(ckpt).resolve()),
+        "checkpoint": str(Path(command.ckpt).resolve()),
         "model": model.family,
         "dataset": model.spec.name,
-        "n_samples": n_samples,
-        "n_reference": len(reference.samples),
+        "n_samples": plan.n_samples,
+        "n_reference": len(plan.reference.samples),
         "split": ecfg.split,
-        "features": features,
+        "features": plan.features,
         "metrics": results,
         "config": asdict(ecfg),
     }
-    out = Path(cfg.get("out") or Path(ckpt).parent / "eval.json")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(report, indent=2))
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(report, indent=2))
+    tmp.chmod(output_mode())
+    tmp.replace(out)
     print(format_table(report))
     print(f"wrote {out}")
     report["out"] = str(out)

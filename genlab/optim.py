@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 import torch
 
-from genlab.errors import ConfigError
+from genlab.config.schema import check_at_least, check_choice, check_positive, require
 
 OPTIMIZERS = {
     "adam": torch.optim.Adam,
@@ -18,7 +18,7 @@ OPTIMIZERS = {
 SCHEDULERS = ("none", "cosine", "linear")
 
 
-@dataclass
+@dataclass(frozen=True)
 class OptimizerConfig:
     name: str = "adam"
     lr: float = 2e-4
@@ -29,29 +29,29 @@ class OptimizerConfig:
     scheduler: str = "none"
 
     def __post_init__(self) -> None:
-        if self.name not in OPTIMIZERS:
-            raise ConfigError(f"optimizer.name={self.name!r} is not known; allowed: {', '.join(OPTIMIZERS)}")
-        if not self.lr > 0:
-            raise ConfigError(f"optimizer.lr={self.lr} must be > 0 (e.g. optimizer.lr=2e-4)")
-        if len(self.betas) != 2 or not all(0 <= b < 1 for b in self.betas):
-            raise ConfigError(f"optimizer.betas={list(self.betas)} must be two numbers in [0, 1)")
-        if self.momentum < 0:
-            raise ConfigError(f"optimizer.momentum={self.momentum} must be >= 0")
-        if self.weight_decay < 0:
-            raise ConfigError(f"optimizer.weight_decay={self.weight_decay} must be >= 0")
-        if self.scheduler not in SCHEDULERS:
-            raise ConfigError(
-                f"optimizer.scheduler={self.scheduler!r} is not known; allowed: {', '.join(SCHEDULERS)}"
-            )
+        check_choice("optimizer.name", self.name, OPTIMIZERS)
+        check_positive("optimizer.lr", self.lr, 2e-4)
+        require(
+            len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+            f"optimizer.betas={list(self.betas)} must be two numbers in [0, 1)",
+        )
+        check_at_least("optimizer.momentum", self.momentum, 0, 0.9)
+        check_at_least("optimizer.weight_decay", self.weight_decay, 0, 0.01)
+        check_choice("optimizer.scheduler", self.scheduler, SCHEDULERS)
+
+    def hyperparameters(self, lr: float | None = None) -> dict[str, float | tuple[float, float]]:
+        """What the optimizer's param groups hold for this config (``lr`` overrides ``self.lr``)."""
+        out: dict = {"lr": self.lr if lr is None else lr, "weight_decay": self.weight_decay}
+        if self.name in ("adam", "adamw"):
+            out["betas"] = tuple(self.betas)
+        else:
+            out["momentum"] = self.momentum
+        return out
 
 
 def build_optimizer(params: Iterable, cfg: OptimizerConfig, lr: float | None = None) -> torch.optim.Optimizer:
     """Build the configured optimizer; ``lr`` overrides ``cfg.lr`` (e.g. for TTUR's separate G/D rates)."""
-    lr = cfg.lr if lr is None else lr
-    cls = OPTIMIZERS[cfg.name]
-    if cfg.name in ("adam", "adamw"):
-        return cls(params, lr=lr, betas=tuple(cfg.betas), weight_decay=cfg.weight_decay)
-    return cls(params, lr=lr, weight_decay=cfg.weight_decay, momentum=cfg.momentum)  # rmsprop, sgd
+    return OPTIMIZERS[cfg.name](params, **cfg.hyperparameters(lr))
 
 
 def build_scheduler(optimizer: torch.optim.Optimizer, cfg: OptimizerConfig, total_steps: int):

@@ -4,30 +4,132 @@ from __future__ import annotations
 
 import logging
 import math
-import os
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
-from genlab.checkpoint import load_model, pick_device
+from genlab.checkpoint import LoadedRun, load_run, pick_device
+from genlab.config.schema import build_typed, check_at_least, check_choice, require
 from genlab.errors import ConfigError
+from genlab.models.capabilities import Reconstructor, Sampler
+from genlab.resources import require_memory
+from genlab.rundir import output_mode
 
 log = logging.getLogger("genlab")
 MODES = ("prior", "reconstruct", "interpolate")
+INTERPOLATION_STEPS = 10
 
 
-def positive_int(value, key: str) -> int:
+@dataclass(frozen=True)
+class SampleConfig:
+    """The keys of ``configs/sample.yaml``."""
+
+    # a checkpoint written by genlab train
+    ckpt: str | None = None
+    # number of samples
+    n: int = 64
+    # .png: a grid; .npy: the raw array in [0, 1] (N, C, H, W), or (N, 2) for 2D data
+    out: str = "outputs/samples.png"
+    # same seed, same samples
+    seed: int = 0
+    # prior | reconstruct (VAE) | interpolate
+    mode: str = "prior"
+    # images per grid row (null: sqrt(n))
+    nrow: int | None = None
+    # reconstruct mode: the split of the run's dataset to reconstruct
+    split: str = "test"
+    # auto | cpu | cuda | cuda:N
+    device: str = "auto"
+    task: str = "sample"
+
+    def __post_init__(self) -> None:
+        require(bool(self.ckpt), "ckpt is required: genlab sample ckpt=<run dir>/checkpoints/last.ckpt")
+        check_at_least("n", self.n, 1, 64)
+        require(
+            Path(self.out).suffix in (".png", ".npy"),
+            f"out={self.out}: the file must end in .png (grid) or .npy (raw array)",
+        )
+        check_choice("mode", self.mode, MODES)
+        if self.nrow is not None:
+            check_at_least("nrow", self.nrow, 1, 8)
+        check_choice("split", self.split, ("train", "test", "val"))
+
+
+def command_config(schema: type, cfg: DictConfig) -> Any:
+    """A tool command's typed config from its composed Hydra config (``paths`` is not its own key)."""
+    from omegaconf import OmegaConf
+    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
+
     try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number <= 0 or number != value:
-        raise ConfigError(f"{key}={value!r} must be a positive whole number")
-    return number
+        raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        raise ConfigError(f"{e.full_key} is required: pass {e.full_key}=<value>") from e
+    except OmegaConfBaseException as e:
+        raise ConfigError(" ".join(str(e).split())[:200]) from e
+    raw.pop("paths", None)
+    return build_typed(schema, raw, "")
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Fail before any work when ``path`` cannot be written (missing permission, read-only or full disk)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe.tmp")
+        probe.write_bytes(b"genlab")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(
+            f"{key}={path} cannot be written ({e.strerror or e}); choose another {key}=<file>"
+        ) from e
+
+
+def write_atomic(x: torch.Tensor, out: Path, nrow: int) -> None:
+    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
+    try:
+        if out.suffix == ".npy":
+            np.save(tmp, x.numpy())
+        else:
+            save_image(x, tmp, nrow=nrow, padding=2, pad_value=1.0)
+        tmp.chmod(output_mode())
+        tmp.replace(out)
+    except OSError as e:
+        tmp.unlink(missing_ok=True)
+        raise ConfigError(
+            f"out={out} cannot be written ({e.strerror or e}); choose another out=<file>"
+        ) from e
+
+
+def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tuple[torch.Tensor, int]:
+    """Samples in [0, 1] (or raw 2D points) for the requested mode, plus the images per grid row."""
+    model, n = loaded.model, cfg.n
+    nrow = cfg.nrow or max(1, int(math.sqrt(n)))
+    if not isinstance(model, Sampler):
+        raise ConfigError(
+            f"ckpt={cfg.ckpt} is a {model.family}, not a generative model: pass a GAN or VAE checkpoint"
+        )
+    if cfg.mode == "prior":
+        return model.to_unit(in_chunks(lambda k: model.sample(k, generator=generator), n)), nrow
+    if (
+        cfg.mode == "interpolate"
+    ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
+        rows = max(1, n // INTERPOLATION_STEPS)
+        z = torch.randn(2 * rows, model.latent_dim, generator=generator)
+        return model.interpolation_grid(rows=rows, steps=INTERPOLATION_STEPS, z=z), INTERPOLATION_STEPS
+    if not isinstance(model, Reconstructor):
+        raise ConfigError(
+            f"mode=reconstruct needs an autoencoder; ckpt={cfg.ckpt} is a {model.family}: use mode=prior"
+        )
+    run = loaded.run
+    datamodule = run.dataset_class(run.dataset, run.data)
+    real = datamodule.real_samples(n, split=cfg.split, generator=generator).to(model.device)
+    recon = model.reconstruct(real)
+    pairs = torch.stack([real, recon], dim=1).flatten(0, 1)  # input, reconstruction, input, ...
+    return model.to_unit(pairs), 2 * max(1, nrow // 2)
 
 
 @torch.no_grad()
@@ -36,55 +138,24 @@ def in_chunks(fn, n: int, chunk: int = 1000) -> torch.Tensor:
     return torch.cat([fn(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
 
 
-def draw(model, cfg: DictConfig, generator: torch.Generator) -> tuple[torch.Tensor, int]:
-    """Samples in data space for the requested mode, plus the images per grid row."""
-    n = positive_int(cfg.n, "n")
-    nrow = positive_int(cfg.nrow, "nrow") if cfg.nrow else max(1, int(math.sqrt(n)))
-    if not hasattr(model.config, "latent_dim"):
-        raise ConfigError(
-            f"this checkpoint is a {model.family}, not a generative model: pass a GAN or VAE checkpoint"
-        )
-    if cfg.mode == "prior":
-        return in_chunks(lambda k: model.sample(k, generator=generator), n), nrow
-    if (
-        cfg.mode == "interpolate"
-    ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
-        steps = 10
-        rows = max(1, n // steps)
-        z = torch.randn(2 * rows, model.latent_dim, generator=generator)
-        return model.interpolation_grid(rows=rows, steps=steps, z=z), steps  # already in [0, 1]
-    if not hasattr(model, "reconstruct"):
-        raise ConfigError(
-            f"mode=reconstruct needs an autoencoder; this checkpoint is a {model.family}: use mode=prior"
-        )
-    dm = instantiate(model.run_config["dataset"])
-    real = dm.real_samples(n, split=cfg.split, generator=generator).to(model.device)
-    recon = model.reconstruct(real)
-    pairs = torch.stack([real, recon], dim=1).flatten(0, 1)  # input, reconstruction, input, ...
-    return pairs, 2 * max(1, nrow // 2)
-
-
 def sample(cfg: DictConfig) -> str:
-    out = Path(cfg.out)
-    if out.suffix not in (".png", ".npy"):
-        raise ConfigError(f"out={cfg.out}: the file must end in .png (grid) or .npy (raw array)")
-    if cfg.mode not in MODES:
-        raise ConfigError(f"mode={cfg.mode!r} is not known; allowed: {', '.join(MODES)}")
-    model = load_model(cfg.ckpt, pick_device(cfg.device))
-    generator = torch.Generator().manual_seed(int(cfg.seed))
-    with torch.no_grad():
-        x, nrow = draw(model, cfg, generator)
-    if cfg.mode != "interpolate":
-        x = model.to_unit(x)
-    x = x.float().cpu()
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
-    if out.suffix == ".npy":
-        np.save(tmp, x.numpy())
-    elif not model.spec.is_image:
+    scfg = command_config(SampleConfig, cfg)
+    device = pick_device(scfg.device)
+    out = Path(scfg.out)
+    check_writable(out, "out")
+    loaded = load_run(scfg.ckpt, device)
+    spec = loaded.run.data
+    if out.suffix == ".png" and not spec.is_image:
         raise ConfigError("this model generates 2D points, not images: use out=<file>.npy")
-    else:
-        save_image(x, tmp, nrow=nrow, padding=2, pad_value=1.0)
-    os.replace(tmp, out)
-    print(f"wrote {len(x)} {'images' if model.spec.is_image else 'points'} ({cfg.mode}) to {out}")
+    copies = 2 if scfg.mode == "reconstruct" else 1
+    require_memory(scfg.n * spec.dim * 4 * copies * 2, f"n={scfg.n} samples", "lower n")
+    generator = torch.Generator().manual_seed(scfg.seed)
+    with torch.no_grad():
+        x, nrow = draw(loaded, scfg, generator)
+    x = x.float().cpu()
+    write_atomic(x, out, nrow)
+    print(f"wrote {len(x)} {'images' if spec.is_image else 'points'} ({scfg.mode}) to {out}")
     return str(out)
+
+
+__all__ = ["SampleConfig", "command_config", "sample"]

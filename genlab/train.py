@@ -1,36 +1,50 @@
-"""``train(cfg) -> dict``: one experiment, as a plain function (the CLI, tests and sweepers call it)."""
+"""``train(cfg) -> dict``: one experiment, as a plain function (the CLI, tests and sweepers call it).
+
+The steps are named helpers: resolve and validate the run once (:func:`genlab.config.resolve_run`), plan the
+resume (what the checkpoint allows to change), take the run directory (lock, stale temp files, recorded
+config, status), build the datamodule, model, loggers, callbacks and trainer from the typed configs, fit,
+and record how the run ended (``metrics.json`` and ``status.json``).
+"""
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
 import warnings
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
-from hydra.errors import InstantiationException
-from hydra.utils import get_class, instantiate
-from omegaconf import DictConfig, OmegaConf
+import yaml
+from lightning_fabric.utilities.exceptions import MisconfigurationException
+from omegaconf import DictConfig
 
+from genlab.callbacks import CALLBACKS, Checkpoint, ProgressBar
 from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.checkpoint import read_checkpoint
-from genlab.config import resolve_data_config, validate_config
-from genlab.errors import ConfigError
+from genlab.callbacks.interrupt import GracefulInterrupt
+from genlab.callbacks.lifecycle import (
+    ApplyResumeSettings,
+    DivergenceGuard,
+    FlushLoggers,
+    RngState,
+    RunRecordWriter,
+)
+from genlab.checkpoint import read_checkpoint, run_record, stored_run
+from genlab.config.run import RunConfig, resolve_run
+from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
+from genlab.hydra_context import hydra_config_yaml, task_overrides
+from genlab.resources import check_run_fits
+from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, output_mode, write_status
 
 log = logging.getLogger("genlab")
 # Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)
 warnings.filterwarnings("ignore", message=".*ModelCheckpoint with manual optimization.*")
 warnings.filterwarnings("ignore", message=".*LeafSpec.*")
 warnings.filterwarnings("ignore", message=".*does not have many workers.*")
-
-
-def instantiate_dict(node: DictConfig | None) -> list:
-    """Instantiate every entry of a ``name: {_target_: ...}`` mapping (callbacks, loggers)."""
-    if not node:
-        return []
-    return [instantiate(v) for v in node.values() if v is not None and "_target_" in v]
+warnings.filterwarnings("ignore", message=".*Checkpoint directory .* exists and is not empty.*")
 
 
 def plain(value: Any) -> Any:
@@ -40,81 +54,246 @@ def plain(value: Any) -> Any:
     return value
 
 
-def build(cfg: DictConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
-    """Validate the config, fill auto keys and instantiate datamodule + model (no Trainer)."""
-    typed = validate_config(cfg)
-    dataset_cls, model_cls = get_class(cfg.dataset._target_), get_class(cfg.model._target_)
-    resolve_data_config(cfg, dataset_cls, model_cls, typed)
-    typed = validate_config(cfg)  # re-check after filling the auto keys
-    datamodule = instantiate(cfg.dataset, _convert_="all")
-    model_kwargs = OmegaConf.to_container(cfg.model, resolve=True)
-    model_kwargs.pop("_target_")
-    model = model_cls(
-        data=datamodule.spec, optimizer=OmegaConf.to_container(cfg.optimizer, resolve=True), **model_kwargs
-    )
-    model.run_config = OmegaConf.to_container(cfg, resolve=True)
-    return datamodule, model
+# ---- resume -------------------------------------------------------------------------------------
+@dataclass
+class ResumePlan:
+    """What continuing from ``ckpt_path`` means for this run."""
+
+    path: Path
+    step: int
+    changes: list[str] = field(default_factory=list)  # "key: old -> new" of the settings applied anew
+    optimizer_settings: list[dict[str, Any]] = field(default_factory=list)  # per optimizer, what changed
 
 
-def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
-    """Seed, build datamodule/model/trainer, fit, write ``metrics.json``; return the final metrics.
+def plan_resume(run: RunConfig) -> ResumePlan | None:
+    """Check that ``run`` may continue the checkpoint's run; list the settings that change."""
+    path = run.settings.ckpt_path
+    if not path:
+        return None
+    ckpt = read_checkpoint(path, key="ckpt_path")
+    old = stored_run(ckpt, path, key="ckpt_path")
+    fixed, changed = compare_runs(old, run)
+    if fixed:
+        raise ConfigError(
+            f"cannot resume {path} with a different {', '.join(fixed)}: these define the trained networks and "
+            "data; keep them as they were, or start a new run"
+        )
+    old_settings = old.model_class.optimizer_settings(old.model, old.optimizer)
+    new_settings = run.model_class.optimizer_settings(run.model, run.optimizer)
+    optimizer_settings = [
+        {k: v for k, v in new.items() if before.get(k) != v}
+        for before, new in zip(old_settings, new_settings, strict=True)
+    ]
+    return ResumePlan(Path(path), int(ckpt.get("global_step", 0)), changed, optimizer_settings)
 
-    The returned dict holds every logged metric plus ``optimized_metric`` (the value a sweeper optimizes,
-    None if the config names none) and ``run_dir``.
-    """
-    pl.seed_everything(cfg.seed, workers=True)
-    if cfg.get("threads"):
-        torch.set_num_threads(int(cfg.threads))
-    datamodule, model = build(cfg)
-    run_dir = Path(cfg.paths.run_dir)
-    run_dir.mkdir(parents=True, exist_ok=True)
-    log.info("run dir: %s", run_dir.resolve())
 
-    loggers = build_loggers(cfg.get("logger"), resume_step=resume_global_step(cfg))
-    callbacks = [*instantiate_dict(cfg.get("callbacks")), *(extra_callbacks or [])]
-    # Lightning refuses these callbacks when the trainer switches their feature off
-    if cfg.trainer.get("enable_progress_bar") is False:
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ProgressBar)]
-    if cfg.trainer.get("enable_checkpointing") is False:
-        callbacks = [c for c in callbacks if not isinstance(c, pl.callbacks.ModelCheckpoint)]
+def compare_runs(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
+    """(keys that may not change but did, "key: old -> new" of the keys that may change and did)."""
+    fixed, changed = [], []
+    if old.model_family != new.model_family:
+        return [f"model family ({old.model_family} -> {new.model_family})"], []
+    before, after = flatten(old.to_plain()), flatten(new.to_plain())
+    frozen = {f"model.{k}" for k in new.model.resume_fixed} | {
+        f"dataset.{k}" for k in new.dataset.resume_fixed
+    }
+    frozen |= {"seed", "optimizer.name", "optimizer.scheduler"}
+    for key in sorted(set(before) | set(after)):
+        if key in ("resume", "ckpt_path") or key.startswith("paths.") or before.get(key) == after.get(key):
+            continue
+        if key in frozen:
+            fixed.append(f"{key} ({before.get(key)!r} -> {after.get(key)!r})")
+        else:
+            changed.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
+    if old.data != new.data and not fixed:
+        fixed.append("data spec (image size, channels or value range)")
+    return fixed, changed
+
+
+def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out = {}
+    for key, value in node.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            out.update(flatten(value, f"{name}."))
+        else:
+            out[name] = value
+    return out
+
+
+def rewind(run_dir: Path, plan: ResumePlan) -> None:
+    """Set aside the checkpoints of the branch a resume abandons (any written after the resume point), and
+    make ``last.ckpt`` the resume point so the directory is consistent even before the next save."""
+    ckpt_dir = run_dir / "checkpoints"
+    if not ckpt_dir.is_dir() or plan.path.resolve().parent != ckpt_dir.resolve():
+        return
+    moved = move_abandoned(ckpt_dir, plan.step, keep=plan.path)
+    if moved is None:
+        return
+    log.info("rewind to step %d: later checkpoints moved to %s", plan.step, moved)
+    last = ckpt_dir / "last.ckpt"
+    if plan.path.resolve() != last.resolve():
+        tmp = ckpt_dir / ".last.ckpt.rewind.tmp"
+        shutil.copyfile(plan.path, tmp)
+        tmp.replace(last)
+
+
+# ---- the run directory ------------------------------------------------------------------------------
+def record_config(run_dir: Path, cfg: DictConfig) -> None:
+    """``.hydra/``: the composed config, the overrides (what ``resume=`` replays) and Hydra's own config."""
+    from omegaconf import OmegaConf
+
+    hydra_dir = run_dir / ".hydra"
+    hydra_dir.mkdir(parents=True, exist_ok=True)
+    files = {"config.yaml": OmegaConf.to_yaml(cfg), "overrides.yaml": yaml.safe_dump(task_overrides())}
+    hydra = hydra_config_yaml()
+    if hydra is not None:
+        files["hydra.yaml"] = hydra
+    for name, text in files.items():
+        write_text(hydra_dir / name, text)
+
+
+def write_text(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.rewrite.tmp")
+    tmp.write_text(text)
+    tmp.chmod(output_mode())
+    tmp.replace(path)
+
+
+# ---- building -----------------------------------------------------------------------------------
+def build_loggers(run: RunConfig, resume: ResumePlan | None) -> list:
+    step = resume.step if resume else None
+    return [config.build(step) for config in run.loggers.values()]
+
+
+def build_callbacks(run: RunConfig) -> list[pl.Callback]:
+    callbacks = []
+    for name, config in run.callbacks.items():
+        cls = CALLBACKS[name]
+        if cls is Checkpoint and not run.trainer.enable_checkpointing:
+            continue
+        if cls is ProgressBar and not run.trainer.enable_progress_bar:
+            continue
+        callbacks.append(cls(config))
+    return callbacks
+
+
+def build_trainer(run: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
     try:
-        trainer: pl.Trainer = instantiate(
-            cfg.trainer,
+        return pl.Trainer(
+            **asdict(run.trainer),
+            default_root_dir=run.paths.run_dir,
             logger=loggers or False,
             callbacks=callbacks,
             plugins=[AtomicCheckpointIO()],
-            _convert_="all",
         )
-    except InstantiationException as e:  # e.g. trainer=gpu without a GPU, an unknown strategy
-        cause = e.__cause__ or e
-        raise ConfigError(
-            f"trainer: {str(cause).strip().splitlines()[0]} (see trainer=cpu|gpu|ddp|ddp_cpu)"
-        ) from e
+    except (ValueError, RuntimeError, TypeError, MisconfigurationException) as e:  # e.g. an unusable strategy
+        first = " ".join(str(e).split())[:200]
+        raise ConfigError(f"trainer: {first} (see trainer=cpu|gpu|ddp|ddp_cpu)") from e
+
+
+def build(run: RunConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:
+    """The datamodule and model of a resolved run (no Trainer)."""
+    return run.dataset_class(run.dataset, run.data), run.model_class(run.model, run.data, run.optimizer)
+
+
+# ---- the run --------------------------------------------------------------------------------------
+def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> dict[str, Any]:
+    """Validate, fit, write ``metrics.json``; return the final metrics.
+
+    The returned dict holds every logged metric plus ``optimized_metric`` (the value a sweeper optimizes,
+    None if the config names none), ``run_dir`` and ``status``.
+    """
+    run = resolve_run(cfg)
+    check_run_fits(run)
+    resume = plan_resume(run)
+    run_dir = Path(run.paths.run_dir)
+    with RunLock(run_dir):
+        fresh = is_fresh(run_dir)
+        clean_stale_temps(run_dir)
+        record_config(run_dir, cfg)
+        write_status(run_dir, "running", step=resume.step if resume else 0, started=_now())
+        try:
+            return fit(run, run_dir, resume, extra_callbacks or [])
+        except TrainingDiverged as e:
+            write_status(run_dir, "diverged", error=" ".join(str(e).split()))
+            raise
+        except RunInterrupted:
+            raise
+        except GenlabError as e:
+            if fresh and not any(run_dir.glob("checkpoints/*.ckpt")):
+                discard(run_dir)  # a mistake found while starting: no half-made run directory
+            else:
+                write_status(run_dir, "failed", error=" ".join(str(e).split())[:500])
+            raise
+        except BaseException as e:
+            write_status(run_dir, "failed", error=" ".join(str(e).split())[:500] or type(e).__name__)
+            raise
+
+
+def is_fresh(run_dir: Path) -> bool:
+    """Whether the run directory holds nothing but what this command created (its lock and log)."""
+    return all(p.name in (".genlab.lock", "train.log") for p in run_dir.iterdir())
+
+
+def discard(run_dir: Path) -> None:
+    for path in run_dir.iterdir():
+        if path.name == ".genlab.lock":
+            continue
+        shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
+
+
+def _now() -> str:
+    from datetime import datetime
+
+    return datetime.now().astimezone().isoformat(timespec="seconds")
+
+
+def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl.Callback]) -> dict[str, Any]:
+    pl.seed_everything(run.seed, workers=True)
+    if run.settings.threads:
+        torch.set_num_threads(run.settings.threads)
+    if resume is not None:
+        rewind(run_dir, resume)
+        for change in resume.changes:
+            log.info("resume: %s", change)
+    log.info("run dir: %s", run_dir.resolve())
+    datamodule, model = build(run)
+    loggers = build_loggers(run, resume)
+    interrupt = GracefulInterrupt()
+    guard = DivergenceGuard()
+    lifecycle = [RngState(), guard, RunRecordWriter(run_record(run)), FlushLoggers(), interrupt]
+    if resume is not None and any(resume.optimizer_settings):
+        lifecycle.append(ApplyResumeSettings(resume.optimizer_settings))
+    trainer = build_trainer(run, loggers, [*build_callbacks(run), *lifecycle, *extra])
     last_validation = LastValidationStep()
     trainer.callbacks.append(last_validation)
-    trainer.fit(model, datamodule=datamodule, ckpt_path=cfg.get("ckpt_path"))
+    trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume.path) if resume else None)
 
     metrics = {k: plain(v) for k, v in trainer.callback_metrics.items()}
-    if trainer.limit_val_batches and last_validation.step != trainer.global_step and not trainer.interrupted:
+    stopped = interrupt.signum is not None
+    if (
+        trainer.limit_val_batches
+        and last_validation.step != trainer.global_step
+        and not trainer.interrupted
+        and not stopped
+    ):
         # the final metrics (metrics.json, the sweeper's value) describe the final model
         trainer.validate(model, datamodule=datamodule, verbose=False)
         metrics.update({k: plain(v) for k, v in trainer.callback_metrics.items()})
     metrics["global_step"] = trainer.global_step or saved_step(trainer)
+    status = "interrupted" if stopped else "finished"
+    metrics["status"] = status
     if trainer.is_global_zero:
-        for lg in loggers:
-            # final values under final/* so the HParams tab compares runs without touching the curves
-            finals = {
-                f"final/{k}": v
-                for k, v in metrics.items()
-                if k.startswith(("val/", "train/")) and isinstance(v, float)
-            }
-            if isinstance(lg, pl.loggers.TensorBoardLogger):
-                lg.log_hyperparams(flat_hparams(cfg), finals)
-            else:
-                lg.log_hyperparams(flat_hparams(cfg))
-            lg.finalize("success")
-        (run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2, sort_keys=True))
-    name = cfg.get("optimized_metric")
+        finish_loggers(run, loggers, metrics, status)
+        write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
+        write_status(run_dir, status, step=metrics["global_step"])
+    if stopped:
+        raise RunInterrupted(
+            f"{interrupt.signal_name}: interrupted at step {metrics['global_step']}; continue with: "
+            f"genlab train resume={run_dir}",
+            exit_code=interrupt.exit_code,
+        )
+    name = run.settings.optimized_metric
     if name and name not in metrics:
         raise ConfigError(
             f"optimized_metric={name!r} was not logged; logged metrics: {', '.join(sorted(metrics))}"
@@ -123,6 +302,21 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     metrics["run_dir"] = str(run_dir)
     log.info("run dir: %s", run_dir.resolve())
     return metrics
+
+
+def finish_loggers(run: RunConfig, loggers: list, metrics: dict[str, Any], status: str) -> None:
+    # final values under final/* so the HParams tab compares runs without touching the curves
+    finals = {
+        f"final/{k}": v
+        for k, v in metrics.items()
+        if k.startswith(("val/", "train/")) and isinstance(v, float)
+    }
+    for lg in loggers:
+        if isinstance(lg, pl.loggers.TensorBoardLogger):
+            lg.log_hyperparams(flat_hparams(run), finals)
+        else:
+            lg.log_hyperparams(flat_hparams(run))
+        lg.finalize("success" if status == "finished" else status)
 
 
 class LastValidationStep(pl.Callback):
@@ -135,47 +329,22 @@ class LastValidationStep(pl.Callback):
             self.step = trainer.global_step
 
 
-def build_loggers(node: DictConfig | None, resume_step: int | None) -> list:
-    loggers = []
-    for v in (node or {}).values():
-        if v is None or "_target_" not in v:
-            continue
-        if resume_step is not None and v._target_.endswith("TensorBoardLogger"):
-            # hide events the killed run wrote after its checkpoint: one continuous set of curves
-            loggers.append(instantiate(v, purge_step=resume_step + 1))
-        else:
-            loggers.append(instantiate(v))
-    return loggers
-
-
-def resume_global_step(cfg: DictConfig) -> int | None:
-    """The step stored in ``cfg.ckpt_path`` (None when not resuming)."""
-    path = cfg.get("ckpt_path")
-    if not path:
-        return None
-    return int(read_checkpoint(path).get("global_step", 0))
-
-
 def saved_step(trainer: pl.Trainer) -> int:
     """The final step as saved in last.ckpt: after spawned DDP workers the main process's loops never ran."""
     ckpt = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
     last = Path(ckpt) if ckpt else Path(trainer.default_root_dir) / "checkpoints" / "last.ckpt"
     if not last.is_file():
         return 0
-    return int(torch.load(last, map_location="cpu", weights_only=True).get("global_step", 0))
+    return int(read_checkpoint(last).get("global_step", 0))
 
 
-def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
+def flat_hparams(run: RunConfig) -> dict[str, Any]:
     """Scalar hyperparameters for TensorBoard's HParams tab (dataset/model/optimizer/trainer keys, seed)."""
-    out: dict[str, Any] = {"seed": cfg.seed}
+    out: dict[str, Any] = {"seed": run.seed}
+    plain_run = run.to_plain()
     for group in ("dataset", "model", "optimizer", "trainer"):
-        node = OmegaConf.to_container(cfg[group], resolve=True)
-        for k, v in node.items():
-            if isinstance(v, bool | int | float | str) and k not in (
-                "_target_",
-                "data_dir",
-                "default_root_dir",
-            ):
+        for k, v in plain_run[group].items():
+            if isinstance(v, bool | int | float | str) and k != "data_dir":
                 out[f"{group}.{k}"] = v
             elif isinstance(v, list):
                 out[f"{group}.{k}"] = str(v)
@@ -185,3 +354,6 @@ def flat_hparams(cfg: DictConfig) -> dict[str, Any]:
 def train_task(cfg: DictConfig) -> float | None:
     """The Hydra job behind ``genlab train``: returns the optimized metric (what a sweeper minimizes)."""
     return train(cfg)["optimized_metric"]
+
+
+__all__ = ["GenlabError", "build", "train", "train_task"]

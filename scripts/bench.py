@@ -25,7 +25,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from genlab.config import compose_config
+from genlab.config.compose import compose_config
 from genlab.models.gan.losses import LOSSES
 from genlab.models.vae import objective
 from genlab.optim import build_optimizer

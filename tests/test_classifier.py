@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 import torch
 import torch.nn.functional as F
+from builders import build
 
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
@@ -16,7 +17,7 @@ MNIST_SPEC = DataSpec((1, 28, 28), (0.0, 1.0), num_classes=10, name="mnist")
 
 def tiny(spec: DataSpec = MNIST_SPEC) -> Classifier:
     torch.manual_seed(0)
-    return Classifier(data=spec, width=4, dropout=0.0).eval()
+    return build(Classifier, spec, width=4, dropout=0.0).eval()
 
 
 @pytest.mark.parametrize("key,value", [("width", 0), ("dropout", 1.0), ("label_smoothing", -0.1)])
@@ -27,11 +28,11 @@ def test_bad_config_values_are_one_line_config_errors(key, value):
 
 def test_it_needs_labeled_images():
     with pytest.raises(ConfigError, match="needs labeled images"):
-        Classifier(data=DataSpec((1, 28, 28), (0.0, 1.0), num_classes=None, name="folder"))
+        build(Classifier, DataSpec((1, 28, 28), (0.0, 1.0), num_classes=None, name="folder"))
     with pytest.raises(ConfigError, match="2D"):
-        Classifier(data=DataSpec((2,), None, num_classes=8, name="ring"))
+        build(Classifier, DataSpec((2,), None, num_classes=8, name="ring"))
     with pytest.raises(ConfigError, match="value_range"):
-        Classifier(data=DataSpec((1, 28, 28), (-1.0, 1.0), num_classes=10, name="mnist"))
+        build(Classifier, DataSpec((1, 28, 28), (-1.0, 1.0), num_classes=10, name="mnist"))
 
 
 def test_features_and_logits_at_any_image_size():
@@ -42,11 +43,11 @@ def test_features_and_logits_at_any_image_size():
         assert model(x).shape == (5, 10)
 
 
-def test_it_generates_nothing():
+def test_it_is_a_feature_net_not_a_generator():
+    from genlab.models.capabilities import FeatureNet, Sampler
+
     model = tiny()
-    with pytest.raises(ConfigError, match="classifier"):
-        model.sample(4)
-    assert model.image_panels() == {}
+    assert isinstance(model, FeatureNet) and not isinstance(model, Sampler)
     assert not hasattr(model, "fixed_z")
 
 

@@ -11,10 +11,11 @@ import math
 
 import pytest
 import torch
+from builders import build
 from runs_util import run_train, short
 from torchvision.datasets import MNIST
 
-from genlab.checkpoint import load_model
+from genlab.checkpoint import load_run
 from genlab.cli import main
 from genlab.data.stacked_mnist import StackedMNISTDataModule
 from genlab.metrics import stacked_modes
@@ -48,7 +49,7 @@ def mnist_classifier(real_data_dir, tmp_path_factory) -> str:
 
 
 def test_classifier_reaches_the_stated_test_accuracy(mnist_classifier, real_data_dir):
-    model = load_model(mnist_classifier)
+    model = load_run(mnist_classifier).model
     test = MNIST(str(real_data_dir), train=False, download=True)  # files present: MD5 check, no request
     x, y = test.data.float().div(255).unsqueeze(1), test.targets
     with torch.no_grad():
@@ -59,15 +60,19 @@ def test_classifier_reaches_the_stated_test_accuracy(mnist_classifier, real_data
 
 
 def test_it_reads_the_three_digits_of_real_stacked_mnist(mnist_classifier, real_data_dir):
-    dm = StackedMNISTDataModule(
-        data_dir=str(real_data_dir), image_size=32, value_range=[0.0, 1.0], n_test=5000
+    dm = build(
+        StackedMNISTDataModule,
+        data_dir=str(real_data_dir),
+        image_size=32,
+        value_range=[0.0, 1.0],
+        n_test=5000,
     )
     batches = list(
         dm.test_dataloader()
     )  # every test image in order, in [0, 1], with its label d0*100+d1*10+d2
     labels = torch.cat([y for _, y in batches])
     _, logits = extract(
-        ClassifierFeatures(load_model(mnist_classifier), image_channels=3), (x for x, _ in batches)
+        ClassifierFeatures(load_run(mnist_classifier).model, image_channels=3), (x for x, _ in batches)
     )
     digits = logits.argmax(-1)
     predicted = digits[:, 0] * 100 + digits[:, 1] * 10 + digits[:, 2]

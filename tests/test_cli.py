@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.cli import CONFIG_DIR, main
+from genlab.cli import main
 
 GENLAB = [sys.executable, "-m", "genlab"]
 
@@ -49,7 +49,7 @@ def test_train_help_shows_config_groups(capsys):
 def test_cfg_job_prints_composed_config_with_family_defaults(capsys):
     code, out, _ = run_cli(capsys, "train", "--cfg", "job", "model=vae")
     assert code == 0
-    assert "genlab.models.vae.VAE" in out
+    assert "family: vae" in out
     assert "lr: 0.001" in out  # the VAE family's default optimizer, not the GAN's 2e-4
 
 
@@ -68,8 +68,8 @@ def test_cfg_job_append_and_delete_keys(capsys):
         (["model.nosuch_key=1"], "model.nosuch_key is not a known key"),
         (["+model.nosuch_key=1"], "model.nosuch_key is not a known key of model"),
         (["optimizer.lr=abc"], "optimizer.lr='abc' has the wrong type"),
-        (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be > 0"),
-        (["optimizer.lr=0"], "optimizer.lr=0.0 must be > 0"),
+        (["optimizer.lr=-0.1"], "optimizer.lr=-0.1 must be a finite number > 0"),
+        (["optimizer.lr=0"], "optimizer.lr=0.0 must be a finite number > 0"),
         (["dataset.batch_size=0"], "dataset.batch_size"),
         (["dataset.batch_size=-8"], "dataset.batch_size"),
         (
@@ -78,12 +78,12 @@ def test_cfg_job_append_and_delete_keys(capsys):
         ),
         (["dataset.image_size=48"], "dataset.image_size=48"),
         (["seed=["], "cannot parse override"),
-        (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer.momentum=-1.0 must be >= 0"),
+        (["optimizer=sgd", "optimizer.momentum=-1"], "optimizer.momentum=-1.0 must be a finite number >= 0"),
         (["dataset=ring", "model.net=mlp", "dataset.n_train=10"], "larger than the training split"),
         (["model=classifier", "dataset=ring"], "model=classifier needs an image dataset"),
         pytest.param(
             ["trainer=gpu"],
-            "trainer: No supported gpu backend",
+            "trainer.accelerator=gpu but no CUDA GPU is available",
             marks=pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without GPU"),
         ),
     ],
@@ -96,7 +96,7 @@ def test_bad_input_is_one_line_exit_2(capsys, tmp_path, args, needle):
     assert lines[0].startswith("genlab train: error: ")
     assert needle in lines[0]
     assert "Traceback" not in err
-    assert not (tmp_path / "run" / "checkpoints").exists()
+    assert not (tmp_path / "run").exists()
 
 
 def test_debug_flag_shows_the_traceback(capsys, tmp_path):
@@ -122,7 +122,7 @@ def test_cli_works_from_outside_the_repo(tmp_path):
         [*GENLAB, "train", "--cfg", "job", "model=vae"], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert res.returncode == 0, res.stderr
-    assert "genlab.models.vae.VAE" in res.stdout
+    assert "family: vae" in res.stdout
     res = subprocess.run([*GENLAB, "train", "--help"], cwd=tmp_path, env=env, capture_output=True, text=True)
     assert res.returncode == 0 and "Config groups" in res.stdout
 
@@ -140,12 +140,3 @@ def test_resume_from_a_foreign_checkpoint_is_one_line(capsys, tmp_path):
     )
     assert code == 2 and len(err.strip().splitlines()) == 1
     assert "is not a genlab checkpoint" in err
-
-
-@pytest.mark.parametrize("name", sorted(p.stem for p in (CONFIG_DIR / "experiment").glob("*.yaml")))
-def test_every_experiment_preset_composes_and_validates(name, tmp_path):
-    from genlab.config import compose_config, validate_config
-
-    cfg = compose_config("train", [f"experiment={name}"], run_dir=tmp_path)
-    typed = validate_config(cfg)
-    assert typed["optimizer"].lr > 0 and cfg.trainer.max_steps > 0

@@ -3,21 +3,22 @@ device placement, the atomic cache, and a real Lightning fit through a datamodul
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from types import SimpleNamespace
 
-import hydra.utils
 import pytest
 import pytorch_lightning as pl
 import torch
+from builders import build
 from omegaconf import OmegaConf
 from trainers import bare_trainer
 
+from genlab.config.schema import build_typed
 from genlab.data import cache
 from genlab.data.datamodule import ToValueRange, canonical_split, split_seed
 from genlab.data.synthetic import GaussianMixtureDataModule, ShapesDataModule
 from genlab.errors import ConfigError
+from genlab.registry import dataset_registry
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "dataset").glob("*.yaml"))
 EXPECTED = {
@@ -44,27 +45,24 @@ def test_every_dataset_has_a_config():
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
 def test_yaml_keys_are_typed_config_fields(path):
-    """What the lead's validator does: structured merge (types, unknown keys), then __post_init__."""
-    cfg = compose(path)
-    cls = hydra.utils.get_class(cfg._target_)
-    keys = {k for k in cfg if k != "_target_"}
-    assert keys <= {f.name for f in fields(cls.config_class)}
-    merged = OmegaConf.merge(OmegaConf.structured(cls.config_class), {k: cfg[k] for k in keys})
+    """Each yaml's `name` is a registry key, and its keys build that dataset's typed config."""
+    cfg = OmegaConf.to_container(compose(path), resolve=True)
     if path.stem == "folder":
-        merged.path = "/somewhere"
-    typed = cls.config_class(**OmegaConf.to_container(merged, resolve=True))
+        cfg["path"] = "/somewhere"
+    cls = dataset_registry()[cfg["name"]]
+    typed = build_typed(cls.config_class, cfg, "dataset")
     assert typed.name == path.stem and typed.seed == 7
-    native = cls.native_image_size(cfg)  # works on the DictConfig and on the typed config alike
-    assert native == cls.native_image_size(typed)
+    native = cls.native_image_size(typed)
     assert native is None if path.stem in ("ring", "grid") else native > 0
 
 
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.stem)
-def test_spec_right_after_instantiate(path, tmp_path):
-    cfg = compose(path, str(tmp_path))
+def test_spec_right_after_construction(path, tmp_path):
+    cfg = OmegaConf.to_container(compose(path, str(tmp_path)), resolve=True)
     if path.stem == "folder":
-        cfg.path = str(tmp_path)
-    dm = hydra.utils.instantiate(cfg)
+        cfg["path"] = str(tmp_path)
+    cls = dataset_registry()[cfg["name"]]
+    dm = cls(build_typed(cls.config_class, cfg, "dataset"))
     spec = dm.spec
     assert spec.name == path.stem
     if path.stem in ("ring", "grid"):
@@ -78,7 +76,7 @@ def test_spec_right_after_instantiate(path, tmp_path):
 @pytest.mark.parametrize(
     "over, message",
     [
-        ({"batch_size": 0}, "dataset.batch_size=0 must be > 0"),
+        ({"batch_size": 0}, "dataset.batch_size=0 must be a finite number >= 1"),
         ({"on_device": "gpu"}, "dataset.on_device='gpu' is not known; allowed: auto, true, false"),
         ({"value_range": [1, -1]}, "dataset.value_range"),
         ({"channels": 2}, "dataset.channels=2"),
@@ -88,13 +86,13 @@ def test_spec_right_after_instantiate(path, tmp_path):
 )
 def test_bad_values_are_one_line_config_errors(over, message):
     with pytest.raises(ConfigError, match=message.replace("[", r"\[")) as e:
-        ShapesDataModule(**over)
+        build(ShapesDataModule, **over)
     assert "\n" not in str(e.value)
 
 
 def test_on_device_accepts_yaml_booleans():
-    assert ShapesDataModule(on_device=True).config.on_device == "true"
-    assert ShapesDataModule(on_device="False").config.on_device == "false"
+    assert build(ShapesDataModule, on_device=True).config.on_device == "true"
+    assert build(ShapesDataModule, on_device="False").config.on_device == "false"
 
 
 def test_unknown_split():
@@ -122,8 +120,9 @@ def attach(dm, rank=0, world_size=1, device="cpu"):
 
 
 def ring(**over):
-    return GaussianMixtureDataModule(
-        **{"name": "ring", "n_train": 1000, "n_test": 100, "batch_size": 100, **over}
+    return build(
+        GaussianMixtureDataModule,
+        **{"name": "ring", "n_train": 1000, "n_test": 100, "batch_size": 100, **over},
     )
 
 
@@ -237,11 +236,16 @@ class MeanModel(pl.LightningModule):
 @pytest.mark.parametrize("dataset", ["shapes", "grid"])
 def test_lightning_fit(tmp_path, dataset):
     if dataset == "shapes":
-        dm = ShapesDataModule(
-            data_dir=str(tmp_path), n_train=256, n_test=64, batch_size=32, value_range=[-1, 1]
+        dm = build(
+            ShapesDataModule,
+            data_dir=str(tmp_path),
+            n_train=256,
+            n_test=64,
+            batch_size=32,
+            value_range=[-1, 1],
         )
     else:
-        dm = GaussianMixtureDataModule(name="grid", n_train=256, n_test=64, batch_size=32)
+        dm = build(GaussianMixtureDataModule, name="grid", n_train=256, n_test=64, batch_size=32)
     model = MeanModel(dm.spec.shape, dm.spec.value_range)
     trainer = bare_trainer(5, val_check_interval=5, limit_val_batches=2, default_root_dir=tmp_path)
     trainer.fit(model, datamodule=dm)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from builders import build
 from PIL import Image
 
 from genlab.data.images import CelebADataModule, FolderDataModule, TorchvisionDataModule
@@ -53,7 +54,7 @@ def fake_cifar(tmp_path, monkeypatch):
 
 def cifar(data_dir, **over):
     cfg = dict(name="cifar10", data_dir=str(data_dir), batch_size=2, seed=0, value_range=[-1.0, 1.0])
-    return TorchvisionDataModule(**{**cfg, **over})
+    return build(TorchvisionDataModule, **{**cfg, **over})
 
 
 def test_cifar_pipeline_on_fake_tree(fake_cifar):
@@ -136,21 +137,25 @@ def fake_celeba(tmp_path, monkeypatch):
 
 
 def test_celeba_pipeline_on_fake_tree(fake_celeba):
-    dm = CelebADataModule(data_dir=str(fake_celeba), batch_size=2, num_workers=0, value_range=[-1.0, 1.0])
+    dm = build(
+        CelebADataModule, data_dir=str(fake_celeba), batch_size=2, num_workers=0, value_range=[-1.0, 1.0]
+    )
     assert dm.spec.shape == (3, 64, 64) and CelebADataModule.native_image_size(dm.config) == 64
     x, y = next(iter(dm.train_dataloader()))
     assert x.shape == (2, 3, 64, 64) and y.tolist() == [-1, -1]
     blue = torch.tensor([-1.0, -1.0, 1.0]).view(3, 1, 1)
     assert torch.allclose(x, blue.expand_as(x[0]).expand_as(x), atol=1e-6)  # the red bands were cropped away
     assert len(dm._dataset("train")) == 3 and len(dm._dataset("test")) == 2
-    dm_valid = CelebADataModule(data_dir=str(fake_celeba), val_split="valid", image_size=32, channels=1)
+    dm_valid = build(
+        CelebADataModule, data_dir=str(fake_celeba), val_split="valid", image_size=32, channels=1
+    )
     assert len(dm_valid._dataset("test")) == 2
     assert dm_valid.real_samples(4).shape == (4, 1, 32, 32)
 
 
 def test_celeba_missing(tmp_path, offline):
     with pytest.raises(DataError) as e:
-        CelebADataModule(data_dir=str(tmp_path)).prepare_data()
+        build(CelebADataModule, data_dir=str(tmp_path)).prepare_data()
     msg = str(e.value)
     assert (
         "\n" not in msg and f"CelebA not found under {tmp_path}/celeba" in msg and "img_align_celeba" in msg
@@ -159,7 +164,7 @@ def test_celeba_missing(tmp_path, offline):
 
 def test_celeba_broken_image(fake_celeba):
     (fake_celeba / "celeba" / "img_align_celeba" / "000002.png").write_bytes(b"nope")
-    dm = CelebADataModule(data_dir=str(fake_celeba), batch_size=3, num_workers=0)
+    dm = build(CelebADataModule, data_dir=str(fake_celeba), batch_size=3, num_workers=0)
     with pytest.raises(DataError, match="cannot read an image under"):
         list(dm.train_dataloader())
 
@@ -184,7 +189,7 @@ def folder(root, **over):
     cfg = dict(
         path=str(root), image_size=16, batch_size=3, num_workers=0, val_fraction=0.0, value_range=[0.0, 1.0]
     )
-    return FolderDataModule(**{**cfg, **over})
+    return build(FolderDataModule, **{**cfg, **over})
 
 
 def test_folder_rgb(tree):
@@ -251,4 +256,4 @@ def test_folder_unreadable_image(tree):
 
 def test_folder_path_required():
     with pytest.raises(ConfigError, match="dataset.path is not set"):
-        FolderDataModule()
+        build(FolderDataModule)

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 import torchvision
+from builders import build
 
 from genlab.data.images import TorchvisionDataModule
 from genlab.data.stacked_mnist import StackedMNISTDataModule, stack_digits
@@ -39,7 +40,7 @@ def private_data_dir(real_data_dir, tmp_path):
 
 def mnist(data_dir, **over) -> TorchvisionDataModule:
     cfg = dict(name="mnist", data_dir=str(data_dir), batch_size=100, seed=0, value_range=[-1.0, 1.0])
-    return TorchvisionDataModule(**{**cfg, **over})
+    return build(TorchvisionDataModule, **{**cfg, **over})
 
 
 @pytest.mark.parametrize("name", ["mnist", "fashion_mnist"])
@@ -174,7 +175,9 @@ def test_stack_digits_by_hand():
 
 
 def test_stacked_mnist_real(real_data_dir):
-    dm = StackedMNISTDataModule(data_dir=str(real_data_dir), seed=0, value_range=[0.0, 1.0], n_test=10000)
+    dm = build(
+        StackedMNISTDataModule, data_dir=str(real_data_dir), seed=0, value_range=[0.0, 1.0], n_test=10000
+    )
     assert dm.spec.shape == (3, 28, 28) and dm.spec.num_classes == 1000
     x = dm._split("test")["data"]
     codes = dm.labels("test")
@@ -187,9 +190,9 @@ def test_stacked_mnist_real(real_data_dir):
         for c, digit in enumerate((codes[i] // 100, codes[i] // 10 % 10, codes[i] % 10)):
             match = (flat == x[i, c].reshape(1, -1)).all(1).nonzero().flatten()
             assert len(match) >= 1 and int(ref.targets[match[0]]) == int(digit)
-    again = StackedMNISTDataModule(data_dir=str(real_data_dir), seed=0, n_test=10000)
+    again = build(StackedMNISTDataModule, data_dir=str(real_data_dir), seed=0, n_test=10000)
     assert torch.equal(again._split("test")["data"], x)
-    other = StackedMNISTDataModule(data_dir=str(real_data_dir), seed=1, n_test=10000)
+    other = build(StackedMNISTDataModule, data_dir=str(real_data_dir), seed=1, n_test=10000)
     assert not torch.equal(other.labels("test"), codes)
     batch, y = next(iter(dm.train_dataloader()))
     assert batch.shape == (128, 3, 28, 28) and 0 <= batch.min() and batch.max() <= 1
@@ -198,7 +201,7 @@ def test_stacked_mnist_real(real_data_dir):
 
 def test_stacked_mnist_missing(tmp_path):
     with pytest.raises(DataError, match="MNIST not found under"):
-        StackedMNISTDataModule(data_dir=str(tmp_path), download=False).prepare_data()
+        build(StackedMNISTDataModule, data_dir=str(tmp_path), download=False).prepare_data()
 
 
 def test_download_off_uses_the_original_archives_without_network(private_data_dir, offline):

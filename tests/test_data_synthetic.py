@@ -8,6 +8,7 @@ import time
 
 import pytest
 import torch
+from builders import build
 
 from genlab.data.synthetic import (
     SHAPES,
@@ -123,7 +124,7 @@ def test_20k_images_render_in_seconds():
 
 def shapes_dm(tmp_path, **over):
     cfg = dict(data_dir=str(tmp_path), n_train=600, n_test=100, batch_size=50, seed=3, value_range=[-1, 1])
-    return ShapesDataModule(**{**cfg, **over})
+    return build(ShapesDataModule, **{**cfg, **over})
 
 
 def test_shapes_datamodule_deterministic_from_seed(tmp_path):
@@ -176,11 +177,11 @@ def test_shapes_cache_is_reused(tmp_path, monkeypatch):
 
 def test_shapes_config_errors():
     with pytest.raises(ConfigError, match="dataset.shapes"):
-        ShapesDataModule(shapes=["circle"])
+        build(ShapesDataModule, shapes=["circle"])
     with pytest.raises(ConfigError, match="scale_min"):
-        ShapesDataModule(scale_min=0.8, scale_max=0.5)
+        build(ShapesDataModule, scale_min=0.8, scale_max=0.5)
     with pytest.raises(ConfigError, match="rotation_min"):
-        ShapesDataModule(rotation_min=30.0, rotation_max=10.0)
+        build(ShapesDataModule, rotation_min=30.0, rotation_max=10.0)
 
 
 # ---- ring / grid ------------------------------------------------------------------------------
@@ -201,7 +202,7 @@ def test_grid_modes_positions():
 
 @pytest.mark.parametrize("name, k, std", [("ring", 8, 0.02), ("grid", 25, 0.05)])
 def test_mixture_datamodule(name, k, std):
-    dm = GaussianMixtureDataModule(name=name, n_train=50000, n_test=1000, seed=0, batch_size=256)
+    dm = build(GaussianMixtureDataModule, name=name, n_train=50000, n_test=1000, seed=0, batch_size=256)
     assert dm.spec.shape == (2,) and dm.spec.value_range is None and dm.spec.num_classes == k
     assert dm.mode_std == std and dm.modes.shape == (k, 2)
     assert GaussianMixtureDataModule.native_image_size(dm.config) is None
@@ -218,9 +219,9 @@ def test_mixture_datamodule(name, k, std):
 
 
 def test_mixture_deterministic_from_seed():
-    a = GaussianMixtureDataModule(name="ring", n_train=1000, n_test=100, seed=5)
-    b = GaussianMixtureDataModule(name="ring", n_train=1000, n_test=100, seed=5)
-    c = GaussianMixtureDataModule(name="ring", n_train=1000, n_test=100, seed=6)
+    a = build(GaussianMixtureDataModule, name="ring", n_train=1000, n_test=100, seed=5)
+    b = build(GaussianMixtureDataModule, name="ring", n_train=1000, n_test=100, seed=5)
+    c = build(GaussianMixtureDataModule, name="ring", n_train=1000, n_test=100, seed=6)
     assert torch.equal(a._split("train")["data"], b._split("train")["data"])
     assert not torch.equal(a._split("train")["data"], c._split("train")["data"])
     assert not torch.equal(a._split("train")["data"][:100], a._split("test")["data"])
@@ -244,6 +245,6 @@ def test_sample_mixture_matches_a_torch_distributions_mixture():
 
 def test_mixture_config_errors():
     with pytest.raises(ConfigError, match="dataset.name='spiral' is not known"):
-        GaussianMixtureDataModule(name="spiral")
+        build(GaussianMixtureDataModule, name="spiral")
     with pytest.raises(ConfigError, match="dataset.std"):
-        GaussianMixtureDataModule(name="grid", std=-1.0)
+        build(GaussianMixtureDataModule, name="grid", std=-1.0)

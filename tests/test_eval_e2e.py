@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from builders import build
 from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_train, short, tensorboard
 
-from genlab.checkpoint import load_model
+from genlab.checkpoint import load_run
 from genlab.cli import main
 from genlab.metrics.modes import mode_stats
 
@@ -52,11 +53,11 @@ def test_ring_gan_reports_mode_coverage_beside_the_checkpoint(ring_gan):
     assert (report["n_samples"], report["split"], report["features"]) == (2500, "test", None)
     assert report["checkpoint"].endswith("last.ckpt")
     # the same 2500 samples, counted independently of the evaluation code path
-    model = load_model(ring_gan)
+    model = load_run(ring_gan).model
     samples = model.sample(2500, generator=torch.Generator().manual_seed(0))
     from genlab.data.synthetic import GaussianMixtureDataModule
 
-    dm = GaussianMixtureDataModule(name="ring")
+    dm = build(GaussianMixtureDataModule, name="ring")
     expected = mode_stats(samples, dm.modes, dm.mode_std)
     assert report["metrics"]["modes_covered"] == expected["modes_covered"]
     assert report["metrics"]["hq_fraction"] == pytest.approx(expected["hq_fraction"])
@@ -148,7 +149,6 @@ def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_
         run,
         *SHAPES_GAN,
         *short(8, 4),
-        f"{callback}._target_=genlab.callbacks.eval_metrics.EvalMetrics",
         f"{callback}.classifier_ckpt={shapes_classifier}",
         f"{callback}.n_samples=64",
         "callbacks.model_checkpoint.monitor=val/fid",
@@ -161,7 +161,9 @@ def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_
     logged = {e.step: e.value for e in tensorboard(run).Scalars("val/fid")}
     last = torch.load(run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
     state = next(v for k, v in last["callbacks"].items() if "'monitor': 'val/fid'" in k)
+    assert state["dirpath"] == "."  # paths relative to the checkpoint directory: a moved run keeps working
     scored = {int(Path(p).stem.removeprefix("step")): float(v) for p, v in state["best_k_models"].items()}
+    assert all("/" not in p for p in state["best_k_models"])
     assert sorted(scored) == [4, 8]
     # Lightning writes a step-based validation's scalars one step earlier (3, 7): match them in order
     rounds = [logged[step] for step in sorted(logged)]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from builders import build
 from test_gan_module import fit
 from torchvision.datasets import MNIST
 
@@ -20,8 +21,8 @@ RING_STEPS = 1500
 
 def test_mlp_gan_covers_the_modes_of_the_ring(one_thread):
     pl.seed_everything(0, verbose=False)
-    dm = GaussianMixtureDataModule(name="ring", batch_size=512, seed=0, on_device="false")
-    model = GAN(data=dm.spec, optimizer=dict(lr=1e-3), **RING_GAN)
+    dm = build(GaussianMixtureDataModule, name="ring", batch_size=512, seed=0, on_device="false")
+    model = build(GAN, dm.spec, optimizer=dict(lr=1e-3), **RING_GAN)
     fit(model, dm, steps=RING_STEPS, log_every_n_steps=50)
     stats = mode_stats(model.sample(2500, generator=torch.Generator().manual_seed(1)), dm.modes, dm.mode_std)
     assert stats["modes_covered"] >= 6, stats
@@ -37,7 +38,8 @@ def mnist_batches(root, n: int = 256, batch_size: int = 32) -> TensorBatches:
 
 def test_dcgan_steps_on_real_mnist(real_data_dir):
     pl.seed_everything(0, verbose=False)
-    model = GAN(
+    model = build(
+        GAN,
         data=DataSpec((1, 32, 32), (-1.0, 1.0), name="mnist"),
         latent_dim=32,
         g_width=16,

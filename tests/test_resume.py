@@ -13,6 +13,9 @@ from pathlib import Path
 import pytest
 import torch
 from runs_util import RING_GAN, SHAPES_VAE, run_train, short, tensorboard
+from stopper import interrupt_at
+
+from genlab.cli import main
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -21,17 +24,30 @@ def final_state(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
 
-@pytest.mark.parametrize("family", [RING_GAN + ["model.ema=true", "optimizer.scheduler=linear"], SHAPES_VAE])
-def test_resumed_run_equals_uninterrupted_run(tmp_path, family):
-    """Interrupt at step 30 (of 60) and resume: parameters, optimizer moments, EMA, fixed noise and the
-    data order continue exactly, so the result equals a run that was never stopped."""
+@pytest.mark.parametrize(
+    ("family", "signum"),
+    [
+        (RING_GAN + ["model.ema=true", "optimizer.scheduler=linear"], signal.SIGTERM),
+        (SHAPES_VAE, signal.SIGINT),
+    ],
+    ids=["gan-sigterm", "vae-sigint"],
+)
+def test_resumed_run_equals_uninterrupted_run(tmp_path, family, monkeypatch, signum):
+    """Interrupt at step 33 (of 60; SIGTERM as a cluster's preemption, SIGINT as Ctrl-C) and resume: the
+    interrupted run saved last.ckpt at step 33 and says so; parameters, optimizer moments, EMA, fixed noise and
+    the data order then continue exactly, so the result equals a run that was never stopped."""
     common = [*family, "trainer.deterministic=true", *short(60, 30)]
     run_train(tmp_path / "straight", *common)
-    run_train(
-        tmp_path / "split", *common, "+callbacks.stop._target_=stopper.StopAt", "+callbacks.stop.step=30"
-    )
-    assert final_state(tmp_path / "split")["global_step"] == 30
-    run_train(tmp_path / "ignored", f"resume={tmp_path / 'split'}", "~callbacks.stop")
+    with monkeypatch.context() as patch:
+        interrupt_at(patch, 33, signum)
+        with pytest.raises(SystemExit) as stop:
+            main(["train", f"hydra.run.dir={tmp_path / 'split'}", *common])
+    assert stop.value.code == 128 + signum
+    assert final_state(tmp_path / "split")["global_step"] == 33
+    metrics = json.loads((tmp_path / "split" / "metrics.json").read_text())
+    assert metrics["status"] == "interrupted" and metrics["global_step"] == 33
+    assert json.loads((tmp_path / "split" / "status.json").read_text())["status"] == "interrupted"
+    run_train(tmp_path / "ignored", f"resume={tmp_path / 'split'}")
     assert not (tmp_path / "ignored").exists()  # resume writes into the original run dir
     a, b = final_state(tmp_path / "straight"), final_state(tmp_path / "split")
     assert b["global_step"] == 60

@@ -37,12 +37,14 @@ def test_run_dir_layout(ring_run):
     assert np.isfinite(metrics["train/loss_d"])
 
 
-def test_checkpoint_loads_weights_only_with_plain_hparams(ring_run):
+def test_checkpoint_carries_a_plain_run_record(ring_run):
     ckpt = torch.load(ring_run / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
-    hp = ckpt["hyper_parameters"]
-    assert hp["net"] == "mlp" and hp["data"]["shape"] == [2]
-    assert type(hp["data"]) is dict and type(hp["optimizer"]) is dict
-    assert ckpt["genlab"]["class"].endswith("GAN")
+    record = ckpt["genlab"]
+    assert record["family"] == "gan" and record["dataset"] == "ring"  # registry names, not import paths
+    assert record["config"]["model"]["net"] == "mlp" and record["data_spec"]["shape"] == [2]
+    assert type(record["config"]["optimizer"]) is dict
+    assert set(record["versions"]) == {"genlab", "torch", "lightning"}
+    assert "hyper_parameters" not in ckpt  # the run record is the one source of the model's config
     assert ckpt["global_step"] == 40
 
 
@@ -150,7 +152,7 @@ def test_sample_bad_checkpoint_is_one_line(shapes_run, tmp_path, capsys, kind):
     ("arg", "needle"),
     [
         ("device=gpu", "device='gpu' is not known"),
-        ("n=abc", "n='abc' must be a positive"),
+        ("n=abc", "n='abc' has the wrong type"),
         ("out=x.jpg", "must end in .png"),
     ],
 )

@@ -6,6 +6,7 @@ import math
 
 import pytest
 import pytorch_lightning as pl
+from builders import build
 from torchvision.datasets import MNIST
 from trainers import bare_trainer
 
@@ -32,7 +33,8 @@ def test_short_mnist_run_lowers_validation_neg_elbo(real_data_dir, net):
     train = MNIST(real_data_dir, train=True, download=True).data[:20_000]
     val = MNIST(real_data_dir, train=False, download=True).data[:1_000]
     pl.seed_everything(0)
-    model = VAE(
+    model = build(
+        VAE,
         DataSpec((1, 28, 28), (0.0, 1.0), 10, "mnist"),
         {"name": "adam", "lr": 2e-3, "betas": [0.9, 0.999]},
         iw_samples=10,

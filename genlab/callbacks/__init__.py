@@ -1,7 +1,34 @@
-from genlab.callbacks.checkpoint import Checkpoint
-from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.callbacks.eval_metrics import EvalMetrics
-from genlab.callbacks.images import ImageGrids
-from genlab.callbacks.progress import ProgressBar
+"""Lightning callbacks of a genlab run.
 
-__all__ = ["AtomicCheckpointIO", "Checkpoint", "EvalMetrics", "ImageGrids", "ProgressBar"]
+The configurable ones (``configs/callbacks/*.yaml``) are looked up by name in :data:`CALLBACKS`, each built
+from its typed config. The run-lifecycle ones (RNG state, divergence guard, run record, logger flushing,
+graceful interruption) are always on and added by ``train()``.
+"""
+
+from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
+from genlab.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
+from genlab.callbacks.images import ImageGrids, ImageGridsConfig
+from genlab.callbacks.progress import ProgressBar, ProgressConfig
+from genlab.registry import Registry
+
+CALLBACKS = Registry(
+    "callbacks",
+    {
+        "model_checkpoint": Checkpoint,
+        "image_grids": ImageGrids,
+        "progress": ProgressBar,
+        "eval_metrics": EvalMetrics,
+    },
+)
+
+__all__ = [
+    "CALLBACKS",
+    "Checkpoint",
+    "CheckpointConfig",
+    "EvalMetrics",
+    "EvalMetricsConfig",
+    "ImageGrids",
+    "ImageGridsConfig",
+    "ProgressBar",
+    "ProgressConfig",
+]

@@ -1,4 +1,4 @@
-"""Checkpoint writes that a kill cannot truncate."""
+"""Checkpoint files as genlab writes and reads them, for Lightning's own saves and restores."""
 
 from __future__ import annotations
 
@@ -11,10 +11,18 @@ from genlab.atomic import save_atomic
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
-    """Lightning writes checkpoints in place; a kill mid-write would leave a truncated ``last.ckpt``.
-    This writes to a temp file in the same directory and renames it over the target."""
+    """Writes go to a temp file in the same directory, renamed over the target (a kill mid-write never leaves
+    a truncated ``last.ckpt``); reads (``trainer.fit(ckpt_path=...)``) go through genlab's checkpoint reader
+    (``weights_only=True``, one-line errors)."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
     ) -> None:
         save_atomic(checkpoint, path)
+
+    def load_checkpoint(
+        self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None
+    ):
+        from genlab.checkpoint import read_checkpoint
+
+        return read_checkpoint(path, key="ckpt_path")

@@ -1,102 +1,86 @@
 """`genlab eval`'s metrics during training, logged as ``val/<metric>`` (checkpoint monitor, sweep objective).
 
 Runs after every ``every_n_validations``-th validation round (one round per ``trainer.val_check_interval``
-steps) on samples of the model being trained, against real samples of the run's datamodule. Metrics the
-model family already logs itself (the VAE's likelihoods, the GAN's 2D mode coverage) are not repeated.
-With ``monitor: val/<metric>`` on the checkpoint callback, keep ``every_n_validations: 1`` so the key
-exists whenever a checkpoint is considered.
+steps) on samples of the model being trained, against real samples of the run's datamodule, with the same
+:class:`~genlab.metrics.suite.EvalPlan` that `genlab eval` uses. Metrics the model family already logs
+itself (the VAE's likelihoods) are not repeated. With ``monitor: val/<metric>`` on the checkpoint callback,
+keep ``every_n_validations: 1`` so the key exists whenever a checkpoint is considered.
 """
 
 from __future__ import annotations
 
-import logging
+from dataclasses import dataclass
+from typing import Any
 
 import pytorch_lightning as pl
 
-from genlab.errors import ConfigError
-from genlab.metrics.features import build_extractor
-from genlab.metrics.suite import (
-    DEFAULT_SAMPLES,
-    Reference,
-    auto_metrics,
-    check_metrics,
-    compute_metrics,
-    data_kind,
-    default_features,
-    needs_features,
-)
+from genlab.config.schema import check_at_least, check_choice
+from genlab.metrics.features import FEATURE_EXTRACTORS
+from genlab.metrics.suite import EvalPlan
 
-log = logging.getLogger("genlab")
+
+@dataclass(frozen=True)
+class EvalMetricsConfig:
+    """``callbacks.eval_metrics``."""
+
+    # auto, or a list of: fid, kid, is, prdc, class_kl, modes, likelihood
+    metrics: Any = "auto"
+    # generated samples per round (null: the `genlab eval` default for the data kind)
+    n_samples: int | None = None
+    # inception | classifier; null: classifier when classifier_ckpt is set
+    features: str | None = None
+    classifier_ckpt: str | None = None
+    inception_weights: str | None = None
+    # evaluate after every N-th validation round
+    every_n_validations: int = 1
+    split: str = "test"
+    batch_size: int = 250
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.n_samples is not None:
+            check_at_least("callbacks.eval_metrics.n_samples", self.n_samples, 6, 2000)
+        if self.features is not None:
+            check_choice("callbacks.eval_metrics.features", self.features, FEATURE_EXTRACTORS)
+        check_at_least("callbacks.eval_metrics.every_n_validations", self.every_n_validations, 1, 1)
+        check_choice("callbacks.eval_metrics.split", self.split, ("train", "test"))
+        check_at_least("callbacks.eval_metrics.batch_size", self.batch_size, 1, 250)
 
 
 class EvalMetrics(pl.Callback):
-    def __init__(
-        self,
-        metrics: str | list[str] = "auto",
-        n_samples: int | None = None,
-        features: str | None = None,
-        classifier_ckpt: str | None = None,
-        inception_weights: str | None = None,
-        every_n_validations: int = 1,
-        split: str = "test",
-        batch_size: int = 250,
-        seed: int = 0,
-    ) -> None:
-        if every_n_validations < 1:
-            raise ConfigError(
-                f"callbacks.eval_metrics.every_n_validations={every_n_validations} must be >= 1"
-            )
-        self.metrics = metrics
-        self.n_samples = n_samples
-        self.features = default_features(features, classifier_ckpt)
-        self.classifier_ckpt = classifier_ckpt
-        self.inception_weights = inception_weights
-        self.every = every_n_validations
-        self.split = split
-        self.batch_size = batch_size
-        self.seed = seed
+    config_class = EvalMetricsConfig
+
+    def __init__(self, config: EvalMetricsConfig) -> None:
+        self.config = config
         self._rounds = 0
-        self._names: list[str] | None = None
-        self._extractor = None
-        self._reference: Reference | None = None
+        self.plan: EvalPlan | None = None
 
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
-        if stage != "fit":
+        if stage != "fit" or self.plan is not None:
             return
         # fail at startup, not at the first validation, on impossible metrics or missing weights/classifier
-        if self.metrics == "auto":
-            self._names = [n for n in auto_metrics(pl_module, self.features) if n != "likelihood"]
-            if data_kind(pl_module.spec) == "vector":
-                self._names = []
-        else:  # one name (metrics=fid) or a list (metrics=[fid,kid])
-            self._names = [self.metrics] if isinstance(self.metrics, str) else list(self.metrics)
-        check_metrics(self._names, pl_module, self.features)
-        if needs_features(self._names, pl_module):
-            self._extractor = build_extractor(
-                self.features,
-                pl_module.spec.channels,
-                self.classifier_ckpt,
-                self.inception_weights,
-                pl_module.device,
-            )
-
-    def reference(self, trainer: pl.Trainer, n: int) -> Reference:
-        if self._reference is None:
-            self._reference = Reference.from_datamodule(trainer.datamodule, self.split, n, self.seed)
-        return self._reference
+        cfg = self.config
+        self.plan = EvalPlan.build(
+            pl_module,
+            trainer.datamodule,
+            cfg.metrics,
+            cfg.features,
+            cfg.classifier_ckpt,
+            cfg.inception_weights,
+            cfg.n_samples,
+            cfg.split,
+            cfg.batch_size,
+            cfg.seed,
+            exclude=("likelihood",),
+            device=pl_module.device,
+        )
 
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or not self._names:
+        if trainer.sanity_checking or self.plan is None or not self.plan.names:
             return
         self._rounds += 1
-        if self._rounds % self.every:
+        if self._rounds % self.config.every_n_validations:
             return
-        n = self.n_samples or DEFAULT_SAMPLES[data_kind(pl_module.spec)]
-        if self._extractor is not None:
-            self._extractor.to(pl_module.device)
-        results = compute_metrics(
-            pl_module, self.reference(trainer, n), self._names, n, self._extractor, self.batch_size, self.seed
-        )
-        for key, value in results.items():
+        for key, value in self.plan.run(pl_module).items():
             if isinstance(value, int | float):
                 pl_module.log(f"val/{key}", float(value))

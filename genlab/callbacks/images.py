@@ -7,13 +7,18 @@ main panel, to ``<run dir>/samples/<name>_step<step>.png`` so the latest samples
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
+
+from genlab.config.schema import check_at_least
+from genlab.models.capabilities import Sampler
 
 
 def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = None) -> Tensor:
@@ -36,19 +41,36 @@ def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = N
     fig.savefig(buf, format="png", bbox_inches="tight")
     plt.close(fig)
     buf.seek(0)
-    img = torch.from_numpy(__import__("numpy").array(Image.open(buf).convert("RGB"))).permute(2, 0, 1)
+    img = torch.from_numpy(np.array(Image.open(buf).convert("RGB"))).permute(2, 0, 1)
     return img.float() / 255
 
 
-class ImageGrids(pl.Callback):
-    """``every_n_steps: null`` (default) logs after every validation round and at the end of training."""
+@dataclass(frozen=True)
+class ImageGridsConfig:
+    """``callbacks.image_grids``."""
 
-    def __init__(
-        self, every_n_steps: int | None = None, n_scatter: int = 1000, save_png: bool = True
-    ) -> None:
-        self.every_n_steps = every_n_steps
-        self.n_scatter = n_scatter
-        self.save_png = save_png
+    # null: after every validation round (trainer.val_check_interval) and at the end
+    every_n_steps: int | None = None
+    # generated points in the 2D scatter plot
+    n_scatter: int = 1000
+    # also write the main grid to <run dir>/samples/
+    save_png: bool = True
+
+    def __post_init__(self) -> None:
+        if self.every_n_steps is not None:
+            check_at_least("callbacks.image_grids.every_n_steps", self.every_n_steps, 1, 500)
+        check_at_least("callbacks.image_grids.n_scatter", self.n_scatter, 1, 1000)
+
+
+class ImageGrids(pl.Callback):
+    """Logs after every validation round (or every ``every_n_steps``) and at the end of training."""
+
+    config_class = ImageGridsConfig
+
+    def __init__(self, config: ImageGridsConfig) -> None:
+        self.every_n_steps = config.every_n_steps
+        self.n_scatter = config.n_scatter
+        self.save_png = config.save_png
         self._last_step = -1
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -80,7 +102,11 @@ class ImageGrids(pl.Callback):
         return {"scatter": scatter_image(samples, real, getattr(dm, "modes", None))}
 
     def log_panels(self, trainer, pl_module) -> None:
-        if not trainer.is_global_zero or self._last_step == trainer.global_step:
+        if (
+            not trainer.is_global_zero
+            or self._last_step == trainer.global_step
+            or not isinstance(pl_module, Sampler)
+        ):
             return
         self._last_step = trainer.global_step
         grids = self.panels(trainer, pl_module)

@@ -4,19 +4,37 @@ from __future__ import annotations
 
 import logging
 import sys
+from dataclasses import dataclass
 
 from pytorch_lightning.callbacks import TQDMProgressBar
 
-from genlab.cli import in_sweep
+from genlab.config.schema import check_at_least
+from genlab.hydra_context import in_sweep
 
 log = logging.getLogger("genlab")
 
 
+@dataclass(frozen=True)
+class ProgressConfig:
+    """``callbacks.progress``."""
+
+    # terminal bar refresh, in steps
+    refresh_rate: int = 20
+    # without a terminal (logs, sweeps): this many progress lines over the run
+    log_lines: int = 10
+
+    def __post_init__(self) -> None:
+        check_at_least("callbacks.progress.refresh_rate", self.refresh_rate, 1, 20)
+        check_at_least("callbacks.progress.log_lines", self.log_lines, 1, 10)
+
+
 class ProgressBar(TQDMProgressBar):
-    def __init__(self, refresh_rate: int = 20, log_lines: int = 10) -> None:
+    config_class = ProgressConfig
+
+    def __init__(self, config: ProgressConfig) -> None:
         quiet = in_sweep() or not sys.stderr.isatty()
-        super().__init__(refresh_rate=0 if quiet else refresh_rate)
-        self.log_lines = log_lines
+        super().__init__(refresh_rate=0 if quiet else config.refresh_rate)
+        self.log_lines = config.log_lines
 
     def get_metrics(self, trainer, pl_module):
         metrics = super().get_metrics(trainer, pl_module)

@@ -1,5 +1,2 @@
-from genlab.config.compose import compose_config
-from genlab.config.resolve import resolve_data_config
-from genlab.config.validate import validate_config
-
-__all__ = ["compose_config", "resolve_data_config", "validate_config"]
+"""Config composition (:mod:`.compose`), typed schemas (:mod:`.schema`, :mod:`.sections`) and the resolved run
+(:mod:`.run`). Import from the submodules: this package stays import-light."""

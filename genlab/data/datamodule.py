@@ -17,15 +17,15 @@ Splits are ``train`` (training) and ``test`` (validation and evaluation; ``val``
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
-from dataclasses import asdict, dataclass
-from typing import Any, ClassVar
+from dataclasses import dataclass
+from typing import ClassVar
 
 import pytorch_lightning as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
+from genlab.config.schema import check_at_least, check_choice, require, set_field
 from genlab.data.loader import TensorBatches
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
@@ -35,13 +35,6 @@ log = logging.getLogger(__name__)
 SPLITS = ("train", "test")
 DEFAULT_IMAGE_RANGE = (-1.0, 1.0)
 ON_DEVICE_FRACTION = 0.25  # on_device=auto: the dataset may take at most this share of free device memory
-
-
-def config_value(config: Any, key: str, default: Any = None) -> Any:
-    """Read ``key`` from a typed config, a DictConfig or a plain dict (class methods get any of them)."""
-    if isinstance(config, Mapping):
-        return config.get(key, default)
-    return getattr(config, key, default)
 
 
 def canonical_split(split: str) -> str:
@@ -57,9 +50,13 @@ def split_seed(seed: int, split: str) -> int:
 
 
 # ---- typed configs -----------------------------------------------------------------------------
-@dataclass
+# the dataset keys a resumed run may change (where the files are and how they are fed); the rest define the data
+RESUME_MUTABLE = ("data_dir", "download", "on_device", "num_workers")
+
+
+@dataclass(frozen=True)
 class DataConfig:
-    """Keys every ``configs/dataset/*.yaml`` has."""
+    """Keys every ``configs/dataset/*.yaml`` has; ``name`` is the dataset's registry key."""
 
     name: str = ""
     data_dir: str = "data"
@@ -69,22 +66,22 @@ class DataConfig:
     num_workers: int = 0  # DataLoader workers (streaming datasets only)
 
     def __post_init__(self) -> None:
-        self.on_device = str(self.on_device).lower()
-        if self.on_device not in ("auto", "true", "false"):
-            raise ConfigError(
-                f"dataset.on_device={self.on_device!r} is not known; allowed: auto, true, false"
-            )
-        if self.batch_size <= 0:
-            raise ConfigError(
-                f"dataset.batch_size={self.batch_size} must be > 0 (e.g. dataset.batch_size=128)"
-            )
-        if self.num_workers < 0:
-            raise ConfigError(f"dataset.num_workers={self.num_workers} must be >= 0")
+        set_field(self, "on_device", str(self.on_device).lower())
+        check_choice("dataset.on_device", self.on_device, ("auto", "true", "false"))
+        check_at_least("dataset.batch_size", self.batch_size, 1, 128)
+        check_at_least("dataset.num_workers", self.num_workers, 0, 4)
+        require(
+            bool(str(self.data_dir).strip()), "paths.data_dir is empty; set it to a directory (e.g. data)"
+        )
+
+    @property
+    def resume_fixed(self) -> tuple[str, ...]:
+        return tuple(k for k in self.__dataclass_fields__ if k not in RESUME_MUTABLE)
 
 
-@dataclass
+@dataclass(frozen=True)
 class ImageDataConfig(DataConfig):
-    """Keys of every image dataset. ``null`` image_size / value_range are resolved by ``genlab train``."""
+    """Keys of every image dataset. ``null`` image_size / value_range are resolved from the model's needs."""
 
     image_size: int | None = None
     value_range: list[float] | None = None
@@ -92,19 +89,17 @@ class ImageDataConfig(DataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.image_size is not None and self.image_size < 4:
-            raise ConfigError(f"dataset.image_size={self.image_size} must be >= 4 (or null for auto)")
-        if self.channels is not None and self.channels not in (1, 3):
-            raise ConfigError(
-                f"dataset.channels={self.channels} is not supported; use 1 (grayscale) or 3 (RGB)"
-            )
+        if self.image_size is not None:
+            check_at_least("dataset.image_size", self.image_size, 4, 32)
+        if self.channels is not None:
+            check_choice("dataset.channels", self.channels, (1, 3))
         if self.value_range is not None:
             vr = [float(v) for v in self.value_range]
-            if len(vr) != 2 or not vr[0] < vr[1]:
-                raise ConfigError(
-                    f"dataset.value_range={list(self.value_range)} must be [lo, hi] with lo < hi, e.g. [-1, 1] or [0, 1]"
-                )
-            self.value_range = vr
+            require(
+                len(vr) == 2 and vr[0] < vr[1],
+                f"dataset.value_range={list(self.value_range)} must be [lo, hi] with lo < hi, e.g. [-1, 1] or [0, 1]",
+            )
+            set_field(self, "value_range", vr)
 
 
 # ---- the uint8 -> value range transform (one op per batch) --------------------------------------
@@ -145,63 +140,80 @@ def non_empty(loader, dm: GenDataModule):
 
 # ---- the base datamodule -----------------------------------------------------------------------
 class GenDataModule(pl.LightningDataModule):
-    """Base of all genlab datasets: ``Cls(**yaml_keys_without_target)``.
+    """Base of all genlab datasets: ``Cls(config, spec)``.
 
-    Subclasses set ``config_class`` and implement ``spec`` details through ``native_image_size``,
-    ``native_channels`` and ``num_classes``; vector datasets override ``spec``.
+    ``spec`` is the resolved data spec of a run (image size and value range chosen for its model); without
+    one the dataset's native spec is used. Subclasses set ``config_class`` and describe their native data
+    through ``native_image_size``, ``native_channels`` and ``class_count``; vector datasets override
+    ``native_spec``.
     """
 
     config_class: ClassVar[type[DataConfig]] = DataConfig
-    num_classes: ClassVar[int | None] = None
+    # images generated or decoded at a size of the user's choosing: null image_size means this one
+    default_size: ClassVar[int | None] = None
 
-    def __init__(self, **config: Any) -> None:
+    def __init__(self, config: DataConfig, spec: DataSpec | None = None) -> None:
         super().__init__()
-        self.config = self.config_class(**config)
-        self.save_hyperparameters(asdict(self.config))
+        if not isinstance(config, self.config_class):
+            raise TypeError(f"{type(self).__name__} takes a {self.config_class.__name__}")
+        self.config = config
+        self.spec = spec if spec is not None else self.native_spec(config)
         self.modes: Tensor | None = None  # mixture centres (ring/grid only)
         self.mode_std: float | None = None
         self.device = torch.device("cpu")
         self.rank, self.world_size = 0, 1
 
     # ---- config-time contract ------------------------------------------------------------------
-    # images generated or decoded at a size of the user's choosing: null image_size means this one
-    default_size: ClassVar[int | None] = None
-
     @classmethod
-    def native_image_size(cls, config: Any) -> int | None:
+    def native_image_size(cls, config: DataConfig) -> int | None:
         """The size images have without resizing (None for vector datasets)."""
         if cls.default_size is None:
             return None
-        return config_value(config, "image_size") or cls.default_size
+        return config.image_size or cls.default_size
 
     @classmethod
-    def native_channels(cls, config: Any) -> int:
+    def native_channels(cls, config: DataConfig) -> int:
         return 1
+
+    @classmethod
+    def class_count(cls, config: DataConfig) -> int | None:
+        """Number of label classes (None: unlabeled)."""
+        return None
+
+    @classmethod
+    def split_sizes(cls, config: DataConfig) -> dict[str, int] | None:
+        """Samples in each split when known from the config alone (generated datasets), else None."""
+        n_train, n_test = getattr(config, "n_train", None), getattr(config, "n_test", None)
+        return None if n_train is None or n_test is None else {"train": n_train, "test": n_test}
+
+    @classmethod
+    def memory_bytes(cls, config: DataConfig, spec: DataSpec) -> int | None:
+        """Host memory the decoded splits take, when known from the config alone."""
+        return None
+
+    @classmethod
+    def native_spec(cls, config: DataConfig) -> DataSpec:
+        """The data as configured, with the dataset's own defaults for what is left on auto."""
+        size = config.image_size or cls.native_image_size(config)
+        channels = config.channels or cls.native_channels(config)
+        vr = tuple(config.value_range) if config.value_range is not None else DEFAULT_IMAGE_RANGE
+        return DataSpec((channels, size, size), vr, cls.class_count(config), config.name)
+
+    @property
+    def num_classes(self) -> int | None:
+        return self.spec.num_classes
 
     @property
     def value_range(self) -> tuple[float, float] | None:
-        vr = getattr(self.config, "value_range", None)
-        return tuple(vr) if vr is not None else DEFAULT_IMAGE_RANGE
+        return self.spec.value_range
 
     @property
     def image_size(self) -> int:
-        size = self.config.image_size
-        return int(size) if size is not None else int(self.native_image_size(self.config))
+        return int(self.spec.image_size)
 
     @property
     def channels(self) -> int:
-        ch = self.config.channels
-        return int(ch) if ch is not None else self.native_channels(self.config)
-
-    @property
-    def spec(self) -> DataSpec:
-        """Known from config alone: works right after construction."""
-        return DataSpec(
-            shape=(self.channels, self.image_size, self.image_size),
-            value_range=self.value_range,
-            num_classes=self.num_classes,
-            name=self.config.name,
-        )
+        return self.spec.channels
 
     @property
     def transform(self) -> ToValueRange:
@@ -242,8 +254,16 @@ class GenDataModule(pl.LightningDataModule):
 class InMemoryDataModule(GenDataModule):
     """A dataset that fits in memory: each split is one tensor, batches are slices of it."""
 
-    def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
+    @classmethod
+    def memory_bytes(cls, config: DataConfig, spec: DataSpec) -> int | None:
+        sizes = cls.split_sizes(config)
+        if sizes is None:
+            return None
+        per_sample = spec.dim * (1 if spec.is_image else 4)  # uint8 images, float32 vectors
+        return sum(sizes.values()) * per_sample
+
+    def __init__(self, config: DataConfig, spec: DataSpec | None = None) -> None:
+        super().__init__(config, spec)
         self._splits: dict[str, dict[str, Tensor]] = {}
 
     def load_split(self, split: str) -> dict[str, Tensor]:
@@ -327,8 +347,8 @@ class InMemoryDataModule(GenDataModule):
 class StreamingDataModule(GenDataModule):
     """A dataset too large for memory: decoded per sample by DataLoader workers."""
 
-    def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
+    def __init__(self, config: DataConfig, spec: DataSpec | None = None) -> None:
+        super().__init__(config, spec)
         self._datasets: dict[str, Dataset] = {}
 
     def make_dataset(self, split: str) -> Dataset:

@@ -36,7 +36,6 @@ from genlab.data.datamodule import (
     InMemoryDataModule,
     StreamingDataModule,
     canonical_split,
-    config_value,
 )
 from genlab.errors import ConfigError, DataError
 
@@ -215,7 +214,7 @@ def load_torchvision_split(
     return load_or_build(path, build, meta, sample_shape=(src.native_channels, size, size))
 
 
-@dataclass
+@dataclass(frozen=True)
 class TorchvisionConfig(ImageDataConfig):
     name: str = "mnist"  # mnist | fashion_mnist | cifar10
     download: bool = True
@@ -235,16 +234,16 @@ class TorchvisionDataModule(InMemoryDataModule):
     config_class = TorchvisionConfig
 
     @classmethod
-    def native_image_size(cls, config: Any) -> int:
-        return SOURCES[config_value(config, "name", "mnist")].native_size
+    def native_image_size(cls, config: TorchvisionConfig) -> int:
+        return SOURCES[config.name].native_size
 
     @classmethod
-    def native_channels(cls, config: Any) -> int:
-        return SOURCES[config_value(config, "name", "mnist")].native_channels
+    def native_channels(cls, config: TorchvisionConfig) -> int:
+        return SOURCES[config.name].native_channels
 
-    @property
-    def num_classes(self) -> int:
-        return SOURCES[self.config.name].num_classes
+    @classmethod
+    def class_count(cls, config: TorchvisionConfig) -> int:
+        return SOURCES[config.name].num_classes
 
     def load_split(self, split: str) -> dict[str, Tensor]:
         split = canonical_split(split)
@@ -306,7 +305,7 @@ class UnlabeledImages(Dataset):
             ) from e
 
 
-@dataclass
+@dataclass(frozen=True)
 class CelebAConfig(ImageDataConfig):
     name: str = "celeba"
     channels: int | None = 3
@@ -336,7 +335,7 @@ class CelebADataModule(StreamingDataModule):
     default_size = 64
 
     @classmethod
-    def native_channels(cls, config: Any) -> int:
+    def native_channels(cls, config: ImageDataConfig) -> int:
         return 3
 
     def make_dataset(self, split: str) -> Dataset:
@@ -363,7 +362,7 @@ class CelebADataModule(StreamingDataModule):
         return UnlabeledImages(ds, where / "img_align_celeba")
 
 
-@dataclass
+@dataclass(frozen=True)
 class FolderConfig(ImageDataConfig):
     name: str = "folder"
     path: str | None = None  # directory of images; subdirectories are searched too
@@ -408,7 +407,7 @@ class FolderDataModule(StreamingDataModule):
     checked_files = 16  # decoded up front so a folder of broken files fails before training starts
 
     @classmethod
-    def native_channels(cls, config: Any) -> int:
+    def native_channels(cls, config: ImageDataConfig) -> int:
         return 3
 
     @cached_property

@@ -45,14 +45,13 @@ class DataSpec:
         return d
 
     @classmethod
-    def from_any(cls, obj: DataSpec | dict) -> DataSpec:
-        if isinstance(obj, DataSpec):
-            return obj
-        obj = dict(obj)
-        vr = obj.get("value_range")
+    def from_dict(cls, obj: dict) -> DataSpec:
+        """The inverse of :meth:`to_dict` (a stored run record); TypeError/ValueError/KeyError for bad data."""
+        vr = obj["value_range"]
+        classes = obj.get("num_classes")
         return cls(
             shape=tuple(int(s) for s in obj["shape"]),
             value_range=None if vr is None else (float(vr[0]), float(vr[1])),
-            num_classes=obj.get("num_classes"),
-            name=obj.get("name", ""),
+            num_classes=None if classes is None else int(classes),
+            name=str(obj.get("name", "")),
         )

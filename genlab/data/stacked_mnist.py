@@ -15,7 +15,6 @@ stacked images are not cached separately.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import torch
 from torch import Tensor
@@ -32,7 +31,7 @@ def stack_digits(digits: Tensor, digit_labels: Tensor, index: Tensor) -> tuple[T
     return images, d[:, 0] * 100 + d[:, 1] * 10 + d[:, 2]
 
 
-@dataclass
+@dataclass(frozen=True)
 class StackedMNISTConfig(ImageDataConfig):
     name: str = "stacked_mnist"
     channels: int | None = 3
@@ -52,15 +51,18 @@ class StackedMNISTConfig(ImageDataConfig):
 
 class StackedMNISTDataModule(InMemoryDataModule):
     config_class = StackedMNISTConfig
-    num_classes = 1000
 
     @classmethod
-    def native_image_size(cls, config: Any) -> int:
+    def native_image_size(cls, config: StackedMNISTConfig) -> int:
         return 28
 
     @classmethod
-    def native_channels(cls, config: Any) -> int:
+    def native_channels(cls, config: StackedMNISTConfig) -> int:
         return 3
+
+    @classmethod
+    def class_count(cls, config: StackedMNISTConfig) -> int:
+        return 1000
 
     def load_split(self, split: str) -> dict[str, Tensor]:
         split, cfg = canonical_split(split), self.config

@@ -26,6 +26,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from genlab.config.schema import set_field
 from genlab.data.cache import cache_path, load_or_build
 from genlab.data.datamodule import (
     DataConfig,
@@ -121,7 +122,7 @@ def render_shapes(factors: dict[str, Tensor], size: int, shape_ids: Tensor | Non
     return out
 
 
-@dataclass
+@dataclass(frozen=True)
 class ShapesConfig(ImageDataConfig):
     name: str = "shapes"
     channels: int | None = 1  # 3: each shape gets a random colour (an extra `color` factor)
@@ -135,7 +136,7 @@ class ShapesConfig(ImageDataConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        self.shapes = list(self.shapes)
+        set_field(self, "shapes", list(self.shapes))
         unknown = [s for s in self.shapes if s not in SHAPES]
         if unknown or not self.shapes or len(set(self.shapes)) != len(self.shapes):
             raise ConfigError(
@@ -164,9 +165,9 @@ class ShapesDataModule(InMemoryDataModule):
     config_class = ShapesConfig
     default_size = 32
 
-    @property
-    def num_classes(self) -> int:
-        return len(self.config.shapes)
+    @classmethod
+    def class_count(cls, config: ShapesConfig) -> int:
+        return len(config.shapes)
 
     def load_split(self, split: str) -> dict[str, Any]:
         split, cfg = canonical_split(split), self.config
@@ -229,7 +230,7 @@ def sample_mixture(
     return modes[labels] + std * noise, labels
 
 
-@dataclass
+@dataclass(frozen=True)
 class GaussianMixtureConfig(DataConfig):
     name: str = "ring"  # ring | grid
     batch_size: int = 256
@@ -251,24 +252,25 @@ class GaussianMixtureConfig(DataConfig):
             raise ConfigError(f"dataset.n_train={self.n_train} and n_test={self.n_test} must be > 0")
 
 
+def mixture_modes(config: GaussianMixtureConfig) -> Tensor:
+    return ring_modes(config.num_modes, config.radius) if config.name == "ring" else grid_modes()
+
+
 class GaussianMixtureDataModule(InMemoryDataModule):
     """2D points from the ring or grid mixture; ``modes`` (K, 2) and ``mode_std`` describe the truth."""
 
     config_class = GaussianMixtureConfig
 
-    def __init__(self, **config: Any) -> None:
-        super().__init__(**config)
-        cfg = self.config
-        self.modes = ring_modes(cfg.num_modes, cfg.radius) if cfg.name == "ring" else grid_modes()
-        self.mode_std = float(cfg.std if cfg.std is not None else DEFAULT_STD[cfg.name])
+    def __init__(self, config: GaussianMixtureConfig, spec: DataSpec | None = None) -> None:
+        super().__init__(config, spec)
+        self.modes = mixture_modes(config)
+        self.mode_std = float(config.std if config.std is not None else DEFAULT_STD[config.name])
 
-    @property
-    def value_range(self) -> None:
-        return None
-
-    @property
-    def spec(self) -> DataSpec:
-        return DataSpec(shape=(2,), value_range=None, num_classes=len(self.modes), name=self.config.name)
+    @classmethod
+    def native_spec(cls, config: GaussianMixtureConfig) -> DataSpec:
+        return DataSpec(
+            shape=(2,), value_range=None, num_classes=len(mixture_modes(config)), name=config.name
+        )
 
     def load_split(self, split: str) -> dict[str, Tensor]:
         split = canonical_split(split)

@@ -105,22 +105,22 @@ class ClassifierFeatures(nn.Module):
         lo, hi = self.value_range
         x = lo + x.clamp(0, 1) * (hi - lo)
         features = self.classifier.features(x)
-        logits = self.classifier.head(features)
+        logits = self.classifier.classify(features)
         return features.reshape(b, -1), logits.reshape(b, self.groups, -1)
 
 
 def load_classifier(path: str | None, device: torch.device | str = "cpu") -> nn.Module:
     """The genlab Classifier stored at ``path`` (a checkpoint of `genlab train model=classifier`)."""
-    from genlab.checkpoint import load_model
-    from genlab.models.classifier import Classifier
+    from genlab.checkpoint import load_run
+    from genlab.models.capabilities import FeatureNet
 
     hint = "train one with `genlab train model=classifier dataset=mnist` and set eval.classifier_ckpt=<its last.ckpt>"
     if not path:
         raise ConfigError(f"eval.classifier_ckpt is not set; {hint}")
     if not Path(path).is_file():
         raise ConfigError(f"eval.classifier_ckpt={path} does not exist; {hint}")
-    model = load_model(path, device=device)
-    if not isinstance(model, Classifier):
+    model = load_run(path, device=device, key="eval.classifier_ckpt").model
+    if not isinstance(model, FeatureNet):
         raise ConfigError(
             f"eval.classifier_ckpt={path} is a {getattr(model, 'family', '?')} checkpoint, not a classifier; {hint}"
         )

@@ -16,17 +16,18 @@ Metric names (``eval.metrics``) and the keys they produce:
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.metrics.classifier_stats import class_kl, stacked_modes
-from genlab.metrics.features import extract
+from genlab.metrics.features import build_extractor, extract
 from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
 from genlab.metrics.modes import mode_stats
 from genlab.metrics.prdc import prdc
+from genlab.models.capabilities import LikelihoodModel
 
 FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl")
 METRICS = (*FEATURE_METRICS, "modes", "likelihood")
@@ -40,10 +41,6 @@ def data_kind(spec) -> str:
     return "stacked_mnist" if spec.name == "stacked_mnist" else "image"
 
 
-def is_vae(model: nn.Module) -> bool:
-    return hasattr(model, "encode") and hasattr(model, "recon_nll")
-
-
 def auto_metrics(model: nn.Module, features: str | None) -> list[str]:
     """The metrics that make sense for this model and data (``eval.metrics: auto``)."""
     kind = data_kind(model.spec)
@@ -53,7 +50,7 @@ def auto_metrics(model: nn.Module, features: str | None) -> list[str]:
         names = ["modes", "fid", "kid", "prdc"]
     else:
         names = ["fid", "kid", "prdc", "is" if features == "inception" else "class_kl"]
-    return names + (["likelihood"] if is_vae(model) else [])
+    return names + (["likelihood"] if isinstance(model, LikelihoodModel) else [])
 
 
 def check_metrics(names: list[str], model: nn.Module, features: str | None) -> None:
@@ -72,7 +69,7 @@ def check_metrics(names: list[str], model: nn.Module, features: str | None) -> N
             raise ConfigError(
                 f"eval.metrics: modes is for 2D mixtures and stacked_mnist, not {model.spec.name}"
             )
-        if name == "likelihood" and not is_vae(model):
+        if name == "likelihood" and not isinstance(model, LikelihoodModel):
             raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
 
 
@@ -84,11 +81,16 @@ def needs_features(names: list[str], model: nn.Module) -> bool:
 
 @dataclass
 class Reference:
-    """The real side of the comparison: data-space samples plus, for 2D mixtures, the true modes."""
+    """The real side of the comparison: data-space samples plus, for 2D mixtures, the true modes.
+
+    Features of the real samples are computed once per extractor and kept (every evaluation round of a
+    training run compares against the same reference).
+    """
 
     samples: Tensor
     modes: Tensor | None = None
     mode_std: float | None = None
+    _features: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_datamodule(cls, dm, split: str, n: int, seed: int) -> Reference:
@@ -98,6 +100,12 @@ class Reference:
             n = min(n, len(dm.labels(split)))
         real = dm.real_samples(n, split=split, generator=torch.Generator().manual_seed(seed + 1))
         return cls(real, modes=dm.modes, mode_std=dm.mode_std)
+
+    def features(self, extractor: nn.Module, to_unit, batch_size: int) -> tuple[Tensor, Tensor]:
+        key = id(extractor)
+        if key not in self._features:
+            self._features[key] = extract(extractor, (to_unit(x) for x in self.samples.split(batch_size)))
+        return self._features[key]
 
 
 def default_features(features: str | None, classifier_ckpt: str | None) -> str:
@@ -113,80 +121,122 @@ def generated_batches(
         yield model.sample(min(batch_size, n - start), generator=generator).float().cpu()
 
 
-@torch.no_grad()
-def compute_metrics(
-    model: nn.Module,
-    reference: Reference,
-    names: list[str],
-    n_samples: int,
-    extractor: nn.Module | None = None,
-    batch_size: int = 250,
-    seed: int = 0,
-    iw_samples: int = 100,
-) -> dict[str, float | int | list]:
-    """Every metric in ``names`` for ``n_samples`` samples of ``model`` against ``reference``."""
-    # KID/IS draw their subsets from the global RNG: seed it, without disturbing a training run's stream
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        return _compute(
-            model,
-            reference,
-            names,
-            n_samples,
-            extractor,
-            batch_size,
-            torch.Generator().manual_seed(seed),
-            iw_samples,
-        )
+@dataclass
+class EvalPlan:
+    """What one evaluation computes and against what: built once, run as often as needed.
 
+    ``genlab eval`` builds one and runs it once; the training-time callback builds one at startup and runs
+    it every few validation rounds (the real reference and its features are computed once).
+    """
 
-def _compute(model, reference, names, n_samples, extractor, batch_size, g, iw_samples) -> dict:
-    results: dict[str, float | int | list] = {}
-    if needs_features(names, model):
-        results.update(_feature_metrics(model, reference, names, n_samples, extractor, batch_size, g))
-    elif "modes" in names:
-        fake = torch.cat(list(generated_batches(model, n_samples, batch_size, g)))
-        stats = mode_stats(fake, reference.modes, reference.mode_std)
-        results.update(
-            {k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")}, mode_counts=stats["counts"]
-        )
-    if "likelihood" in names:
-        results.update(likelihood_metrics(model, reference.samples, iw_samples, batch_size, g))
-    return results
+    names: list[str]
+    n_samples: int
+    reference: Reference
+    extractor: nn.Module | None = None
+    features: str | None = None
+    batch_size: int = 250
+    seed: int = 0
+    iw_samples: int = 100
 
-
-def _feature_metrics(model, reference, names, n_samples, extractor, batch_size, g) -> dict:
-    if extractor is None:
-        raise ConfigError(f"eval.metrics {names} need a feature extractor (eval.features)")
-    fake_f, fake_logits = extract(
-        extractor, (model.to_unit(x) for x in generated_batches(model, n_samples, batch_size, g))
-    )
-    real_f, real_logits = extract(extractor, (model.to_unit(x) for x in reference.samples.split(batch_size)))
-    out: dict[str, float | int] = {}
-    if "fid" in names:
-        out["fid"] = frechet_distance(real_f, fake_f)
-    if "kid" in names:
-        out["kid"], out["kid_std"] = kernel_distance(real_f, fake_f)
-    if "is" in names:
-        out["is"], out["is_std"] = inception_score(fake_logits[:, 0])
-    if "prdc" in names:
-        out.update(prdc(real_f, fake_f))
-    if "class_kl" in names:
-        k = fake_logits.shape[-1]
-        out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
-    if "modes" in names:  # stacked MNIST: one digit per channel
-        if fake_logits.shape[1] == 1:
-            raise ConfigError(
-                "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
-                "(`genlab train model=classifier dataset=mnist`)"
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        datamodule,
+        metrics: str | list[str],
+        features: str | None,
+        classifier_ckpt: str | None,
+        inception_weights: str | None,
+        n_samples: int | None,
+        split: str,
+        batch_size: int = 250,
+        seed: int = 0,
+        iw_samples: int = 100,
+        exclude: tuple[str, ...] = (),
+        device: torch.device | str = "cpu",
+    ) -> EvalPlan:
+        """Checks the metrics against the model and data, loads the feature extractor and draws the
+        reference (one-line ConfigErrors for impossible choices or missing weights)."""
+        features = default_features(features, classifier_ckpt)
+        if metrics == "auto":
+            names = [n for n in auto_metrics(model, features) if n not in exclude]
+        else:
+            names = [metrics] if isinstance(metrics, str) else list(metrics)
+        check_metrics(names, model, features)
+        n = n_samples or DEFAULT_SAMPLES[data_kind(model.spec)]
+        extractor = None
+        if needs_features(names, model):
+            extractor = build_extractor(
+                features, model.spec.channels, classifier_ckpt, inception_weights, device
             )
-        stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
-        out.update(
-            modes_covered=stats["modes"],
-            mode_kl=stats["kl_uniform"],
-            num_modes=fake_logits.shape[-1] ** fake_logits.shape[1],
+        else:
+            features = None
+        reference = (
+            Reference.from_datamodule(datamodule, split, n, seed) if names else Reference(torch.empty(0))
         )
-    return out
+        return cls(names, n, reference, extractor, features, batch_size, seed, iw_samples)
+
+    @torch.no_grad()
+    def run(self, model: nn.Module) -> dict[str, float | int | list]:
+        """Every planned metric for ``n_samples`` samples of ``model`` against the reference."""
+        if not self.names:
+            return {}
+        if self.extractor is not None:
+            self.extractor.to(model.device)
+        # KID/IS draw their subsets from the global RNG: seed it, without disturbing a training run's stream
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed)
+            return self._compute(model, torch.Generator().manual_seed(self.seed))
+
+    def _compute(self, model: nn.Module, g: torch.Generator) -> dict:
+        results: dict[str, float | int | list] = {}
+        if needs_features(self.names, model):
+            results.update(self._feature_metrics(model, g))
+        elif "modes" in self.names:
+            fake = torch.cat(list(generated_batches(model, self.n_samples, self.batch_size, g)))
+            stats = mode_stats(fake, self.reference.modes, self.reference.mode_std)
+            results.update(
+                {k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")},
+                mode_counts=stats["counts"],
+            )
+        if "likelihood" in self.names:
+            results.update(
+                likelihood_metrics(model, self.reference.samples, self.iw_samples, self.batch_size, g)
+            )
+        return results
+
+    def _feature_metrics(self, model: nn.Module, g: torch.Generator) -> dict:
+        names, extractor = self.names, self.extractor
+        fake_f, fake_logits = extract(
+            extractor,
+            (model.to_unit(x) for x in generated_batches(model, self.n_samples, self.batch_size, g)),
+        )
+        real_f, real_logits = self.reference.features(extractor, model.to_unit, self.batch_size)
+        out: dict[str, float | int] = {}
+        if "fid" in names:
+            out["fid"] = frechet_distance(real_f, fake_f)
+        if "kid" in names:
+            out["kid"], out["kid_std"] = kernel_distance(real_f, fake_f)
+        if "is" in names:
+            out["is"], out["is_std"] = inception_score(fake_logits[:, 0])
+        if "prdc" in names:
+            out.update(prdc(real_f, fake_f))
+        if "class_kl" in names:
+            k = fake_logits.shape[-1]
+            out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
+        if "modes" in names:  # stacked MNIST: one digit per channel
+            if fake_logits.shape[1] == 1:
+                raise ConfigError(
+                    "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
+                    "(`genlab train model=classifier dataset=mnist`)"
+                )
+            stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
+            out.update(
+                modes_covered=stats["modes"],
+                mode_kl=stats["kl_uniform"],
+                num_modes=fake_logits.shape[-1] ** fake_logits.shape[1],
+            )
+        return out
 
 
 def likelihood_metrics(

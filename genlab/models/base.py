@@ -1,27 +1,26 @@
-"""What every genlab model shares: typed config, data spec, latent sampling, image panels, RNG state.
+"""What every genlab model shares (typed config, data spec, optimizers) and what every generator adds.
 
-A model family subclasses :class:`GenerativeModule`, sets ``config_class`` to its typed config
-dataclass (pythae style: every key of ``configs/model/<name>.yaml`` is a field there, checked in
-``__post_init__``), and implements ``decode`` (latent -> data space) plus its training step.
-Everything that works across families (sampling, grids, ``genlab sample``, evaluation) goes through
-the small API below, so callbacks and CLIs never special-case a family.
+:class:`GenlabModule` is the base of every model family: it is built from its typed config (pythae style:
+every key of ``configs/model/<name>.yaml`` is a field of ``config_class``, range-checked in
+``__post_init__``), the run's resolved :class:`~genlab.data.spec.DataSpec` and the typed optimizer config.
+:class:`GenerativeModule` adds latent sampling and image panels; a family implements ``decode`` (latent ->
+data space) plus its training step. Callers ask for capabilities through
+:mod:`genlab.models.capabilities`, so callbacks and commands never special-case a family.
 """
 
 from __future__ import annotations
 
 import math
-import random
-from dataclasses import asdict
 from typing import Any, ClassVar
 
-import numpy as np
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError, TrainingDiverged
+from genlab.errors import ConfigError
+from genlab.models.capabilities import Sampler
 from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
 
 N_FIXED = 64  # size of the fixed latent batch behind every comparable sample grid
@@ -35,32 +34,24 @@ def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
     return (torch.sin((1 - t) * omega) * a + torch.sin(t * omega) * b) / torch.sin(omega)
 
 
-class GenerativeModule(pl.LightningModule):
+class GenlabModule(pl.LightningModule):
     config_class: ClassVar[type]
-    family: ClassVar[str] = "generative"
+    family: ClassVar[str]
 
-    def __init__(self, data: DataSpec | dict, optimizer: OptimizerConfig | dict | None = None, **config: Any):
+    def __init__(self, config: Any, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
         super().__init__()
-        self.spec = DataSpec.from_any(data)
-        self.config = self.config_class(**config)
-        if optimizer is None:
-            optimizer = OptimizerConfig()
-        self.optim_config = (
-            optimizer if isinstance(optimizer, OptimizerConfig) else OptimizerConfig(**optimizer)
-        )
-        self.check_data(self.config, self.spec)
-        # plain containers only: checkpoints must load with torch.load(weights_only=True)
-        self.save_hyperparameters(
-            {"data": self.spec.to_dict(), "optimizer": asdict(self.optim_config), **asdict(self.config)},
-            logger=False,  # train() logs flat hparams + final metrics once, for TensorBoard's HParams tab
-        )
-        self._last_losses: dict[str, Tensor] = {}
-        if hasattr(self.config, "latent_dim"):
-            # fixed seed: grids are comparable across epochs, resumes and runs; saved in the checkpoint
-            g = torch.Generator().manual_seed(1234)
-            self.register_buffer("fixed_z", torch.randn(N_FIXED, int(self.config.latent_dim), generator=g))
+        if not isinstance(config, self.config_class):
+            raise TypeError(
+                f"{type(self).__name__} takes a {self.config_class.__name__}, not {type(config).__name__}"
+            )
+        if not isinstance(data, DataSpec):
+            raise TypeError(f"{type(self).__name__} takes a DataSpec, not {type(data).__name__}")
+        self.config = config
+        self.spec = data
+        self.optim_config = optimizer if optimizer is not None else OptimizerConfig()
+        self.check_data(config, data)
 
-    # ---- config-time contract (class methods: called before anything is built) -------------
+    # ---- config-time contract (class methods on the typed config: called before anything is built) ----
     @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
         """Image sizes the configured network can produce; None means any."""
@@ -117,6 +108,13 @@ class GenerativeModule(pl.LightningModule):
                 f"(net={net}) takes images; {fix}"
             )
 
+    def is_logging_step(self) -> bool:
+        """Whether the trainer keeps this step's metrics (``trainer.log_every_n_steps``). ``self.log`` costs
+        about 1 ms per key, a large share of a small model's step: log diagnostics only when they are kept."""
+        if self._trainer is None:
+            return True
+        return self.trainer._logger_connector.should_update_logs  # Lightning's own criterion
+
     # ---- optimization: one optimizer over all parameters (the GAN overrides this) ---------------
     def configure_optimizers(self):
         opt = build_optimizer(self.parameters(), self.optim_config)
@@ -124,6 +122,22 @@ class GenerativeModule(pl.LightningModule):
         if sched is None:
             return opt
         return {"optimizer": opt, "lr_scheduler": {"scheduler": sched, "interval": "step"}}
+
+    @classmethod
+    def optimizer_settings(cls, config, optimizer: OptimizerConfig) -> list[dict[str, Any]]:
+        """The configured hyperparameters of each optimizer, in ``configure_optimizers`` order (applied to the
+        restored optimizers when a resumed run changes them)."""
+        return [optimizer.hyperparameters()]
+
+
+class GenerativeModule(GenlabModule, Sampler):
+    """A model that generates: a latent prior, ``decode``, sample grids and interpolations."""
+
+    def __init__(self, config: Any, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
+        super().__init__(config, data, optimizer)
+        # fixed seed: grids are comparable across epochs, resumes and runs; saved in the checkpoint
+        g = torch.Generator().manual_seed(1234)
+        self.register_buffer("fixed_z", torch.randn(N_FIXED, int(self.config.latent_dim), generator=g))
 
     # ---- latent space ------------------------------------------------------------------------
     @property
@@ -172,69 +186,3 @@ class GenerativeModule(pl.LightningModule):
             "samples": (self.to_unit(self.decode(z)), int(math.sqrt(len(z)))),
             "interpolation": (self.interpolation_grid(), 10),
         }
-
-    def is_logging_step(self) -> bool:
-        """Whether the trainer keeps this step's metrics (``trainer.log_every_n_steps``). ``self.log`` costs
-        about 1 ms per key, a large share of a small model's step: log diagnostics only when they are kept."""
-        if self._trainer is None:
-            return True
-        return self.trainer._logger_connector.should_update_logs  # Lightning's own criterion
-
-    # ---- divergence guard --------------------------------------------------------------------
-    def watch_losses(self, **losses: Tensor) -> None:
-        """Remember this step's losses; they are checked at log cadence and before every checkpoint."""
-        self._last_losses = {k: v.detach() for k, v in losses.items()}
-        every = max(1, getattr(self.trainer, "log_every_n_steps", 1)) if self._trainer is not None else 1
-        if self.global_step % every == 0:
-            self.check_finite()
-
-    def check_finite(self) -> None:
-        for name, value in self._last_losses.items():
-            if not torch.isfinite(value).all():
-                ckpt = None
-                if self._trainer is not None and self.trainer.checkpoint_callback is not None:
-                    ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", None) or None
-                where = f"last good checkpoint: {ckpt}" if ckpt else "no checkpoint was written yet"
-                raise TrainingDiverged(
-                    f"{name} became {value.float().mean().item()} at step {self.global_step}: training stopped, {where}; "
-                    f"try a lower optimizer.lr or model.grad_clip"
-                )
-
-    # ---- validation must not change the training trajectory (nor what a resumed run does next) ---
-    def on_validation_start(self) -> None:
-        self._rng_outside_validation = torch.get_rng_state()
-        if self.device.type == "cuda":
-            self._cuda_rng_outside_validation = torch.cuda.get_rng_state(self.device)
-
-    def on_validation_end(self) -> None:
-        torch.set_rng_state(self._rng_outside_validation)
-        if self.device.type == "cuda":
-            torch.cuda.set_rng_state(self._cuda_rng_outside_validation, self.device)
-
-    # ---- checkpoint extras: RNG state so a resumed run continues the same random stream ------
-    def on_save_checkpoint(self, checkpoint: dict) -> None:
-        self.check_finite()  # never write a checkpoint of a diverged model
-        cls = type(self)
-        checkpoint["genlab"] = {
-            "class": f"{cls.__module__}.{cls.__qualname__}",
-            "config": getattr(self, "run_config", {}),
-        }
-        np_state = np.random.get_state()
-        checkpoint["genlab_rng"] = {
-            "torch": torch.get_rng_state(),
-            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "numpy": [np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]],
-            "python": list(random.getstate()[1]) + [random.getstate()[0], random.getstate()[2]],
-        }
-
-    def on_load_checkpoint(self, checkpoint: dict) -> None:
-        state = checkpoint.get("genlab_rng")
-        if not state:
-            return
-        torch.set_rng_state(state["torch"])
-        if state["cuda"] and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-            torch.cuda.set_rng_state_all(state["cuda"])
-        name, keys, *rest = state["numpy"]
-        np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
-        py = state["python"]
-        random.setstate((py[-2], tuple(py[:-2]), py[-1]))

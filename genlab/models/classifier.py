@@ -9,20 +9,22 @@ plumbing (typed config, hparams, checkpoints) but generates nothing.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
-from genlab.models.base import GenerativeModule
+from genlab.models.base import GenlabModule
+from genlab.models.capabilities import FeatureNet
+from genlab.optim import OptimizerConfig
 
 POOLED = 4  # spatial size after the adaptive pool
 
 
-@dataclass
+@dataclass(frozen=True)
 class ClassifierConfig:
     # channels of the first conv block; doubled in each of the next two blocks
     width: int = 16
@@ -30,6 +32,8 @@ class ClassifierConfig:
     label_smoothing: float = 0.0
     # the metric the checkpoint callback / sweeper should watch (higher is better)
     monitor: str | None = "val/acc"
+
+    resume_fixed: ClassVar[tuple[str, ...]] = ("width",)
 
     def __post_init__(self) -> None:
         if int(self.width) < 1:
@@ -46,7 +50,7 @@ def conv_block(c_in: int, c_out: int) -> nn.Sequential:
     )
 
 
-class Classifier(GenerativeModule):
+class Classifier(GenlabModule, FeatureNet):
     """Three conv blocks (2x2 max-pool after the first two), adaptive pooling to 4x4, two linear layers.
 
     The adaptive pool makes it size-agnostic (28 or 32 px alike); inputs are expected in [0, 1].
@@ -55,8 +59,10 @@ class Classifier(GenerativeModule):
     config_class = ClassifierConfig
     family = "classifier"
 
-    def __init__(self, data: DataSpec | dict, optimizer=None, **config) -> None:
-        super().__init__(data, optimizer, **config)
+    def __init__(
+        self, config: ClassifierConfig, data: DataSpec, optimizer: OptimizerConfig | None = None
+    ) -> None:
+        super().__init__(config, data, optimizer)
         w = int(self.config.width)
         self.body = nn.Sequential(
             conv_block(self.spec.channels, w),
@@ -98,16 +104,19 @@ class Classifier(GenerativeModule):
         """Penultimate activations (B, num_features) of images in [0, 1]."""
         return self.body(x)
 
+    def classify(self, features: Tensor) -> Tensor:
+        """Class logits from ``features(x)``."""
+        return self.head(features)
+
     def forward(self, x: Tensor) -> Tensor:
         """Class logits (B, num_classes)."""
-        return self.head(self.features(x))
+        return self.classify(self.features(x))
 
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x, y = batch
         logits = self(x)
         loss = F.cross_entropy(logits, y, label_smoothing=self.config.label_smoothing)
-        self.watch_losses(loss=loss)
         self.log("train/loss", loss, on_step=True, prog_bar=True)
         self.log("train/acc", (logits.argmax(1) == y).float().mean(), on_step=True)
         return loss
@@ -124,16 +133,3 @@ class Classifier(GenerativeModule):
         self.log(f"{stage}/loss", F.cross_entropy(logits, y), batch_size=len(x), sync_dist=True)
         accuracy(logits, y)
         self.log(f"{stage}/acc", accuracy, prog_bar=stage == "val")
-
-    # ---- not a generator ---------------------------------------------------------------------
-    def decode(self, z: Tensor) -> Tensor:
-        raise ConfigError(
-            "this checkpoint is a classifier (model=classifier): it cannot generate samples; "
-            "use it as eval.classifier_ckpt for `genlab eval`"
-        )
-
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        return self.decode(torch.empty(0))
-
-    def image_panels(self) -> dict[str, tuple[Tensor, int]]:
-        return {}

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import ClassVar
 
-from genlab.errors import ConfigError
+from genlab.config.schema import check_at_least, check_choice, check_positive, require
 
 NETS = ("dcgan", "resnet", "mlp")
 LOSS_NAMES = ("ns", "hinge", "wgan")
@@ -13,17 +14,7 @@ IMAGE_SIZES = {"dcgan": (32, 64, 128), "resnet": (32, 64)}
 WGAN_DEFAULT_GP = 10.0
 
 
-def _allowed(key: str, value, allowed) -> None:
-    if value not in allowed:
-        raise ConfigError(f"model.{key}={value!r} is not known; allowed: {', '.join(map(str, allowed))}")
-
-
-def _at_least(key: str, value, low, example) -> None:
-    if not value >= low:
-        raise ConfigError(f"model.{key}={value} must be >= {low} (e.g. model.{key}={example})")
-
-
-@dataclass
+@dataclass(frozen=True)
 class GANConfig:
     net: str = "dcgan"
     latent_dim: int = 100
@@ -54,34 +45,47 @@ class GANConfig:
     # the metric a checkpoint callback / sweeper should watch (e.g. val/hq_fraction for 2D data)
     monitor: str | None = None
 
+    # what a resumed run cannot change: the shape of the networks and of their objective
+    resume_fixed: ClassVar[tuple[str, ...]] = (
+        "net",
+        "latent_dim",
+        "g_width",
+        "d_width",
+        "g_hidden",
+        "d_hidden",
+        "loss",
+        "spectral_norm",
+        "ema",
+        "pack",
+    )
+
     def __post_init__(self) -> None:
-        _allowed("net", self.net, NETS)
-        _allowed("loss", self.loss, LOSS_NAMES)
-        _at_least("latent_dim", self.latent_dim, 1, 100)
-        _at_least("g_width", self.g_width, 1, 64)
-        _at_least("d_width", self.d_width, 1, 64)
+        check_choice("model.net", self.net, NETS)
+        check_choice("model.loss", self.loss, LOSS_NAMES)
+        check_at_least("model.latent_dim", self.latent_dim, 1, 100)
+        check_at_least("model.g_width", self.g_width, 1, 64)
+        check_at_least("model.d_width", self.d_width, 1, 64)
         for key in ("g_hidden", "d_hidden"):
             sizes = list(getattr(self, key))
-            if not sizes or any(int(s) < 1 for s in sizes):
-                raise ConfigError(
-                    f"model.{key}={sizes} must be a non-empty list of positive sizes, e.g. [256,256]"
-                )
-        if self.gp_lambda is not None:
-            _at_least("gp_lambda", self.gp_lambda, 0, 10)
-        _at_least("r1_gamma", self.r1_gamma, 0, 10)
-        _at_least("n_critic", self.n_critic, 1, 5)
-        if not 0 <= self.ema_decay < 1:
-            raise ConfigError(
-                f"model.ema_decay={self.ema_decay} must be in [0, 1) (e.g. model.ema_decay=0.999)"
+            require(
+                bool(sizes) and all(int(s) >= 1 for s in sizes),
+                f"model.{key}={sizes} must be a non-empty list of positive sizes, e.g. [256,256]",
             )
+        if self.gp_lambda is not None:
+            check_at_least("model.gp_lambda", self.gp_lambda, 0, 10)
+        check_at_least("model.r1_gamma", self.r1_gamma, 0, 10)
+        check_at_least("model.n_critic", self.n_critic, 1, 5)
+        require(
+            0 <= self.ema_decay < 1,
+            f"model.ema_decay={self.ema_decay} must be in [0, 1) (e.g. model.ema_decay=0.999)",
+        )
         for key in ("lr_g", "lr_d"):
-            value = getattr(self, key)
-            if value is not None and not value > 0:
-                raise ConfigError(f"model.{key}={value} must be > 0 or null (null = optimizer.lr)")
-        _at_least("grad_clip", self.grad_clip, 0, 1.0)
+            if getattr(self, key) is not None:
+                check_positive(f"model.{key}", getattr(self, key), 2e-4)
+        check_at_least("model.grad_clip", self.grad_clip, 0, 1.0)
         for name in self.augmentations:
-            _allowed("diffaugment", name, AUGMENTATIONS)
-        _at_least("pack", self.pack, 1, 4)
+            check_choice("model.diffaugment", name, AUGMENTATIONS)
+        check_at_least("model.pack", self.pack, 1, 4)
 
     @property
     def gradient_penalty(self) -> float:

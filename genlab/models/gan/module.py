@@ -42,7 +42,7 @@ from genlab.models.gan.config import IMAGE_SIZES, GANConfig
 from genlab.models.gan.diffaugment import diff_augment
 from genlab.models.gan.losses import LOSSES, gradient_penalty, r1_penalty
 from genlab.models.gan.nets import build_discriminator, build_generator
-from genlab.optim import build_optimizer, build_scheduler
+from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
 
 MODE_EVAL_SAMPLES = 2500  # samples drawn for val/modes_covered and val/hq_fraction (2D data)
 
@@ -85,8 +85,8 @@ class GAN(GenerativeModule):
     family = "gan"
     config: GANConfig
 
-    def __init__(self, data: DataSpec | dict, optimizer: Any = None, **config: Any) -> None:
-        super().__init__(data, optimizer, **config)
+    def __init__(self, config: GANConfig, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
+        super().__init__(config, data, optimizer)
         self.automatic_optimization = False
         cfg = self.config
         self.generator = build_generator(cfg, self.spec)
@@ -111,33 +111,23 @@ class GAN(GenerativeModule):
 
     # ---- config-time contract ----------------------------------------------------------------
     @classmethod
-    def _cfg(cls, config) -> GANConfig:
-        """The config-time contract accepts a GANConfig, a DictConfig or a plain dict."""
-        return (
-            config
-            if isinstance(config, GANConfig)
-            else GANConfig(**{k: v for k, v in dict(config).items() if k != "_target_"})
-        )
-
-    @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
-        return IMAGE_SIZES.get(cls._cfg(config).net)
+        return IMAGE_SIZES.get(config.net)
 
     @classmethod
     def expected_value_range(cls, config) -> tuple[float, float] | None:
-        return (-1.0, 1.0) if cls._cfg(config).net != "mlp" else None  # tanh output
+        return (-1.0, 1.0) if config.net != "mlp" else None  # tanh output
 
     @classmethod
     def supports_vectors(cls, config) -> bool:
-        return cls._cfg(config).net == "mlp"
+        return config.net == "mlp"
 
     @classmethod
     def supports_images(cls, config) -> bool:
-        return cls._cfg(config).net != "mlp"
+        return config.net != "mlp"
 
     @classmethod
-    def check_data(cls, config, spec: DataSpec) -> None:
-        config = cls._cfg(config)
+    def check_data(cls, config: GANConfig, spec: DataSpec) -> None:
         super().check_data(config, spec)
         if config.diffaugment and not spec.is_image:
             raise ConfigError(
@@ -171,6 +161,10 @@ class GAN(GenerativeModule):
         if schedulers[0] is None:
             return [opt_g, opt_d]
         return [opt_g, opt_d], schedulers
+
+    @classmethod
+    def optimizer_settings(cls, config: GANConfig, optimizer: OptimizerConfig) -> list[dict[str, Any]]:
+        return [optimizer.hyperparameters(config.lr_g), optimizer.hyperparameters(config.lr_d)]
 
     def on_before_optimizer_step(self, optimizer) -> None:
         """Clip (when enabled) the gradient norm of the network this optimizer updates; measure it only on the
@@ -226,7 +220,8 @@ class GAN(GenerativeModule):
         fake = self.generator(self.noise(n))
         return self.g_loss_fn(self.discriminator(self.discriminator_input(fake)))
 
-    def training_step(self, batch, batch_idx: int) -> None:
+    def training_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
+        """One G update after ``n_critic`` D updates; returns the detached losses (watched by the divergence guard)."""
         real, _ = batch
         opt_g, opt_d = self.optimizers()
         uncounted(opt_d)  # trainer.global_step counts G updates only
@@ -250,19 +245,20 @@ class GAN(GenerativeModule):
             self.g_ema.update_parameters(self.generator)
 
         d_out = {k: v.detach() for k, v in d_out.items()}
-        loss_g = loss_g.detach()
-        self.watch_losses(loss_d=d_out["loss_d"], loss_g=loss_g)
+        losses = {"loss_d": d_out.pop("loss_d"), "loss_g": loss_g.detach()}
         n = real.size(0)
-        self.log_dict(
-            {"train/loss_d": d_out.pop("loss_d"), "train/loss_g": loss_g}, prog_bar=True, batch_size=n
-        )
-        if not self.is_logging_step():
-            return
+        self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=n)
+        if self.is_logging_step():
+            self.log_dict(self.diagnostics(d_out, opt_g, opt_d), batch_size=n)
+        return losses
+
+    def diagnostics(self, d_out: dict[str, Tensor], opt_g, opt_d) -> dict[str, Tensor | float]:
+        """D's mean logits, the penalties, gradient norms and learning rates, under ``train/``."""
         stats = {f"train/{k}": v for k, v in d_out.items()}
         stats.update({f"train/grad_norm_{k}": v for k, v in self._grad_norms.items()})
         stats["train/lr_g"] = opt_g.param_groups[0]["lr"]
         stats["train/lr_d"] = opt_d.param_groups[0]["lr"]
-        self.log_dict(stats, batch_size=n)
+        return stats
 
     def schedulers(self) -> list:
         found = self.lr_schedulers()

@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
-from genlab.errors import ConfigError
+from genlab.config.schema import check_at_least, check_choice, check_positive, require
 
 NETS = ("conv", "mlp", "resnet")
 LIKELIHOODS = ("bernoulli", "gaussian")
 
 
-@dataclass
+@dataclass(frozen=True)
 class VAEConfig:
     # encoder/decoder pair: strided-conv / transposed-conv (conv), residual (resnet) or fully connected (mlp)
     net: str = "conv"
@@ -43,40 +44,31 @@ class VAEConfig:
     # metric the checkpoint callback / early stopping / sweeps watch (lower is better)
     monitor: str = "val/neg_elbo"
 
+    # what a resumed run cannot change: the networks and the likelihood they were trained for
+    resume_fixed: ClassVar[tuple[str, ...]] = (
+        "net",
+        "latent_dim",
+        "channels",
+        "hidden",
+        "likelihood",
+        "learn_std",
+        "binarize",
+    )
+
     def __post_init__(self) -> None:
-        if self.net not in NETS:
-            raise ConfigError(f"model.net={self.net!r} is not known; allowed: {', '.join(NETS)}")
-        if self.likelihood not in LIKELIHOODS:
-            raise ConfigError(
-                f"model.likelihood={self.likelihood!r} is not known; allowed: {', '.join(LIKELIHOODS)}"
-            )
-        positive_ints = {
-            "latent_dim": self.latent_dim,
-            "channels": self.channels,
-            "hidden": self.hidden,
-            "iw_samples": self.iw_samples,
-        }
-        for key, value in positive_ints.items():
-            if int(value) < 1:
-                raise ConfigError(f"model.{key}={value} must be a positive integer")
-        if not self.gaussian_std > 0:
-            raise ConfigError(
-                f"model.gaussian_std={self.gaussian_std} must be > 0 (e.g. model.gaussian_std=0.1)"
-            )
-        if self.beta < 0:
-            raise ConfigError(f"model.beta={self.beta} must be >= 0 (1.0 is the plain VAE)")
-        non_negative = {
-            "kl_warmup_steps": self.kl_warmup_steps,
-            "free_bits": self.free_bits,
-            "grad_clip": self.grad_clip,
-            "iw_examples": self.iw_examples,
-        }
-        for key, value in non_negative.items():
-            if value < 0:
-                raise ConfigError(f"model.{key}={value} must be >= 0 (0 disables it)")
-        if self.learn_std and self.likelihood != "gaussian":
-            raise ConfigError("model.learn_std=true needs model.likelihood=gaussian")
-        if self.binarize and self.likelihood != "bernoulli":
-            raise ConfigError(
-                "model.binarize=true needs model.likelihood=bernoulli; set model.binarize=false"
-            )
+        check_choice("model.net", self.net, NETS)
+        check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
+        for key in ("latent_dim", "channels", "hidden", "iw_samples"):
+            check_at_least(f"model.{key}", getattr(self, key), 1, 32)
+        check_positive("model.gaussian_std", self.gaussian_std, 0.1)
+        check_at_least("model.beta", self.beta, 0, 1.0)
+        for key in ("kl_warmup_steps", "free_bits", "grad_clip", "iw_examples"):
+            check_at_least(f"model.{key}", getattr(self, key), 0, 0)
+        require(
+            not self.learn_std or self.likelihood == "gaussian",
+            "model.learn_std=true needs model.likelihood=gaussian",
+        )
+        require(
+            not self.binarize or self.likelihood == "bernoulli",
+            "model.binarize=true needs model.likelihood=bernoulli; set model.binarize=false",
+        )

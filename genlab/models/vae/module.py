@@ -26,9 +26,11 @@ from torch import Tensor, nn
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModule
+from genlab.models.capabilities import LikelihoodModel, Reconstructor
 from genlab.models.vae import objective
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.nets import IMAGE_SIZES, build_decoder, build_encoder
+from genlab.optim import OptimizerConfig
 
 VAL_SEED = 2024  # fixed binarization and z samples for validation: comparable numbers across epochs
 N_RECON = 32  # validation images kept for the reconstruction panel
@@ -74,12 +76,12 @@ class ActiveUnits(torchmetrics.Metric):
         return (var > self.threshold).sum().float()
 
 
-class VAE(GenerativeModule):
+class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
     config_class = VAEConfig
     family = "vae"
 
-    def __init__(self, data: DataSpec | dict, optimizer=None, **config) -> None:
-        super().__init__(data, optimizer, **config)
+    def __init__(self, config: VAEConfig, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
+        super().__init__(config, data, optimizer)
         cfg: VAEConfig = self.config
         sizes = (cfg.net, self.spec, cfg.latent_dim, cfg.channels, cfg.hidden)
         self.encoder = build_encoder(*sizes)
@@ -105,14 +107,8 @@ class VAE(GenerativeModule):
 
     # ---- config-time contract ----------------------------------------------------------------
     @classmethod
-    def _cfg(cls, config) -> VAEConfig:
-        if isinstance(config, VAEConfig):
-            return config
-        return VAEConfig(**{k: v for k, v in dict(config).items() if k != "_target_"})
-
-    @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
-        return IMAGE_SIZES[cls._cfg(config).net]
+        return IMAGE_SIZES[config.net]
 
     @classmethod
     def expected_value_range(cls, config) -> tuple[float, float] | None:
@@ -120,8 +116,7 @@ class VAE(GenerativeModule):
 
     @classmethod
     def supports_vectors(cls, config) -> bool:
-        cfg = cls._cfg(config)
-        return cfg.net == "mlp" and cfg.likelihood == "gaussian"
+        return config.net == "mlp" and config.likelihood == "gaussian"
 
     # ---- the model ---------------------------------------------------------------------------
     def _prepare(self, x: Tensor) -> Tensor:
@@ -187,7 +182,6 @@ class VAE(GenerativeModule):
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x = self.binarize(batch[0])
         losses = self._losses(self.elbo_terms(x))
-        self.watch_losses(loss=losses["loss"])
         self.log("train/loss", losses["loss"], prog_bar=True)
         if self.is_logging_step():
             self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})

@@ -1,0 +1,104 @@
+"""Typed configs from plain data: one place that turns a mapping into a frozen config dataclass.
+
+Types and unknown keys are checked by OmegaConf's structured configs, value ranges by the dataclass's own
+``__post_init__``. Every problem becomes one :class:`~genlab.errors.ConfigError` line naming the key, the
+bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any, TypeVar
+
+from omegaconf import OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+
+from genlab.errors import ConfigError
+
+T = TypeVar("T")
+
+
+def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) -> T:
+    """``schema(**data)`` with every key and type checked; ``prefix`` is the config path (``model``)."""
+    if data is None:
+        data = {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(f"{prefix} must be a mapping of keys to values, not {data!r}")
+    try:
+        base = OmegaConf.structured(schema)
+        writable(base)
+        return OmegaConf.to_object(OmegaConf.merge(base, dict(data)))
+    except ConfigError:
+        raise
+    except ConfigKeyError as e:
+        allowed = ", ".join(f.name for f in dataclasses.fields(schema))
+        where = f" of {prefix}" if prefix else ""
+        raise ConfigError(f"{join(prefix, e.key)} is not a known key{where}; allowed keys: {allowed}") from e
+    except ValidationError as e:
+        key = join(prefix, e.full_key) if e.full_key else prefix
+        field = {f.name: f for f in dataclasses.fields(schema)}.get(str(e.full_key).split(".")[0])
+        expected = type_name(field.type) if field else "another type"
+        raise ConfigError(f"{key}={e.value!r} has the wrong type: expected {expected}") from e
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
+    except (TypeError, ValueError) as e:  # a value OmegaConf accepted but the dataclass cannot hold
+        raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
+
+
+def join(prefix: str, key: object) -> str:
+    return f"{prefix}.{key}" if prefix else str(key)
+
+
+def writable(node: Any) -> None:
+    """Frozen dataclasses give read-only nodes (nested ones too): allow the merge; the result is frozen again."""
+    OmegaConf.set_readonly(node, False)
+    if OmegaConf.is_dict(node):
+        for key in node:
+            child = node._get_node(key)
+            if OmegaConf.is_config(child):
+                writable(child)
+
+
+def type_name(annotation: Any) -> str:
+    text = getattr(annotation, "__name__", None) or str(annotation)
+    return text.replace("typing.", "")
+
+
+def to_plain(config: Any) -> dict[str, Any]:
+    """A typed config as plain containers (for checkpoints, JSON and YAML)."""
+    return dataclasses.asdict(config)
+
+
+def set_field(config: Any, name: str, value: Any) -> None:
+    """Normalize a field of a frozen config inside its own ``__post_init__``."""
+    object.__setattr__(config, name, value)
+
+
+# ---- range checks shared by every typed config -------------------------------------------------
+def require(condition: bool, message: str) -> None:
+    if not condition:
+        raise ConfigError(message)
+
+
+def check_choice(key: str, value: Any, allowed: Any) -> None:
+    require(value in allowed, f"{key}={value!r} is not known; allowed: {', '.join(map(str, allowed))}")
+
+
+def check_positive(key: str, value: Any, example: Any) -> None:
+    require(
+        is_number(value) and value > 0 and math.isfinite(value),
+        f"{key}={value} must be a finite number > 0 (e.g. {key}={example})",
+    )
+
+
+def check_at_least(key: str, value: Any, low: float, example: Any) -> None:
+    require(
+        is_number(value) and value >= low and math.isfinite(value),
+        f"{key}={value} must be a finite number >= {low} (e.g. {key}={example})",
+    )
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
