@@ -128,3 +128,35 @@ def test_sigkill_then_resume(tmp_path):
     gaps = {b - a for a, b in zip(steps, steps[1:], strict=False)}
     assert gaps == {10}, f"gap in the curve: {sorted(gaps)}"
     assert steps[-1] >= 2990
+
+
+@pytest.mark.slow
+def test_sigkill_right_after_a_checkpoint_keeps_every_logged_step_before_it(tmp_path):
+    """Loggers are flushed before each checkpoint is written: killed just after a checkpoint appears, the
+    TensorBoard file holds every logged step below that checkpoint's step (repeated over several kills)."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for attempt in range(4):
+        run_dir = tmp_path / f"run{attempt}"
+        args = [
+            sys.executable,
+            "-m",
+            "genlab",
+            "train",
+            f"hydra.run.dir={run_dir}",
+            *RING_GAN,
+            *short(100000, 50),
+            "trainer.log_every_n_steps=5",
+            "threads=1",
+        ]
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        target = run_dir / "checkpoints" / f"step{(attempt + 2) * 50:07d}.ckpt"
+        deadline = time.time() + 120
+        while not target.exists() and time.time() < deadline:
+            time.sleep(0.002)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert target.exists(), "the run did not reach its checkpoint in time"
+        step = torch.load(target, map_location="cpu", weights_only=True)["global_step"]
+        logged = {e.step for e in tensorboard(run_dir).Scalars("train/loss_d")}
+        expected = {s for s in range(4, step - 1, 5)}  # Lightning logs step k's scalars at k - 1
+        assert expected <= logged, sorted(expected - logged)
