@@ -26,6 +26,7 @@ from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
 from genlab.config.compose import compose_config
+from genlab.config.run import resolve_run
 from genlab.models.gan.losses import LOSSES
 from genlab.models.vae import objective
 from genlab.optim import build_optimizer
@@ -128,7 +129,7 @@ def plain_step(family: str, model, opts):
 
 def fresh_model(family: str, args, device: torch.device):
     with tempfile.TemporaryDirectory() as tmp:
-        _, model = build(config(family, args, Path(tmp), []))
+        _, model = build(resolve_run(config(family, args, Path(tmp), [])))
     model = model.to(device).train()
     if family == "gan":
         opts = [

@@ -148,7 +148,9 @@ def test_sigkill_right_after_a_checkpoint_keeps_every_logged_step_before_it(tmp_
             "trainer.log_every_n_steps=5",
             "threads=1",
         ]
-        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
+        proc = subprocess.Popen(
+            args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
+        )
         target = run_dir / "checkpoints" / f"step{(attempt + 2) * 50:07d}.ckpt"
         deadline = time.time() + 120
         while not target.exists() and time.time() < deadline:

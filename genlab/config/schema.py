@@ -33,12 +33,18 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
     except ConfigError:
         raise
     except ConfigKeyError as e:
-        allowed = ", ".join(f.name for f in dataclasses.fields(schema))
-        where = f" of {prefix}" if prefix else ""
-        raise ConfigError(f"{join(prefix, e.key)} is not a known key{where}; allowed keys: {allowed}") from e
+        owner = e.object_type if dataclasses.is_dataclass(e.object_type) else schema  # a nested section's
+        key = join(prefix, e.full_key or e.key)
+        allowed = ", ".join(f.name for f in dataclasses.fields(owner))
+        where = f" of {key.rpartition('.')[0]}" if "." in key else ""
+        raise ConfigError(f"{key} is not a known key{where}; allowed keys: {allowed}") from e
     except ValidationError as e:
-        key = join(prefix, e.full_key) if e.full_key else prefix
-        field = {f.name: f for f in dataclasses.fields(schema)}.get(str(e.full_key).split(".")[0])
+        if not e.full_key:  # a plain value where a nested section belongs (eval=abc)
+            raise ConfigError(f"{prefix or 'config'}: {str(e).splitlines()[0]}; set its keys one by one") from e
+        key = join(prefix, e.full_key)
+        owner = e.object_type if dataclasses.is_dataclass(e.object_type) else schema
+        name = str(e.full_key).split(".")[-1].split("[")[0]  # g_hidden[0] -> the field g_hidden
+        field = {f.name: f for f in dataclasses.fields(owner)}.get(name)
         expected = type_name(field.type) if field else "another type"
         raise ConfigError(f"{key}={e.value!r} has the wrong type: expected {expected}") from e
     except OmegaConfBaseException as e:
