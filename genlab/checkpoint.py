@@ -11,6 +11,8 @@ that the weights fit the model those configs describe, and ends every failure in
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -86,7 +88,25 @@ def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
         raise CheckpointError(f"{key}={path} holds no valid state_dict of named tensors; {HINT}")
     if not isinstance(ckpt.get("global_step", 0), int):
         raise CheckpointError(f"{key}={path} holds an invalid global_step; {HINT}")
+    if record.get("weights_sha256") != weights_digest(state, record):
+        raise CheckpointError(
+            f"{key}={path}: its weights do not match the checksum it was written with (damaged or altered); "
+            f"use another checkpoint, e.g. an earlier step*.ckpt of the run"
+        )
     return ckpt
+
+
+def weights_digest(state: dict[str, Tensor], record: dict[str, Any]) -> str:
+    """SHA-256 over the run record and the names, dtypes, shapes and bytes of the state dict: PyTorch's zip
+    reader does not check tensor data, so a flipped bit in the weights or the config would load silently."""
+    digest = hashlib.sha256()
+    described = {k: v for k, v in record.items() if k != "weights_sha256"}
+    digest.update(json.dumps(described, sort_keys=True, default=str).encode())
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous()
+        digest.update(f"{name}|{tensor.dtype}|{tuple(tensor.shape)}|".encode())
+        digest.update(tensor.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return digest.hexdigest()
 
 
 def read_error(e: Exception) -> str:

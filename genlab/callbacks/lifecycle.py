@@ -119,9 +119,12 @@ class RunRecordWriter(pl.Callback):
         self.record = record
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        from genlab.checkpoint import RECORD_KEY
+        from genlab.checkpoint import RECORD_KEY, weights_digest
 
-        checkpoint[RECORD_KEY] = self.record
+        checkpoint[RECORD_KEY] = {
+            **self.record,
+            "weights_sha256": weights_digest(checkpoint["state_dict"], self.record),
+        }
 
 
 class FlushLoggers(pl.Callback):
