@@ -62,6 +62,8 @@ def run_record(run) -> dict[str, Any]:
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
     """The checkpoint dict at ``path``: read with ``weights_only=True``, its structure checked."""
     path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{key}={path} is a directory, not a checkpoint file; {HINT}")
     if not path.is_file():
         raise CheckpointError(f"{key}={path} does not exist; {HINT}")
     try:

@@ -192,7 +192,7 @@ def expand_resume(args: list[str]) -> list[str]:
     if run_dir in (None, "null"):
         return args
     run = Path(run_dir)
-    if not run_dir.strip():
+    if not run_dir.strip().strip("'\"").strip():
         raise UserError("resume= is empty; pass a run directory, e.g. resume=outputs/runs/<run>")
     stored = run / ".hydra" / "overrides.yaml"
     if not stored.is_file():
@@ -258,6 +258,50 @@ def check_output_paths(args: list[str]) -> None:
                 )
 
 
+def check_arguments(command: str, args: list[str]) -> None:
+    """Hydra's own argument parser, its usage errors (an unknown --flag, an override after a flag and its
+    value) as one line instead of a usage block."""
+    from hydra._internal.utils import get_args_parser  # the parser hydra.main uses
+
+    if any(a in ("-h", "--help", "--hydra-help", "--version") for a in args):
+        return
+    parser = get_args_parser()
+
+    def error(message: str) -> None:
+        raise UserError(f"{message}; usage: genlab {command} [--cfg job] [-m] key=value ... (flags first)")
+
+    parser.error = error  # type: ignore[method-assign]
+    parsed = parser.parse_args(args)
+    modes = {"--run": parsed.run, "-m": parsed.multirun, "--cfg": parsed.cfg, "--info": parsed.info}
+    if sum(bool(on) for on in modes.values()) > 1:
+        raise UserError(
+            f"{', '.join(k for k, on in modes.items() if on)} cannot be combined; pass one of them"
+        )
+
+
+def check_group_overrides(args: list[str]) -> None:
+    """``dataset=1``, ``trainer=null``, ``logger=[1]``: Hydra fails on these with a traceback."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+    from hydra.errors import HydraException
+
+    try:
+        overrides = OverridesParser.create().parse_overrides([a for a in args if not a.startswith("-")])
+    except HydraException:
+        return  # Hydra reports unparsable overrides itself
+    for override in overrides:
+        group = override.key_or_group
+        if override.is_delete() or override.is_sweep_override() or not (CONFIG_DIR / group).is_dir():
+            continue
+        value = override.value()
+        if isinstance(value, str) or (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+            continue
+        options = sorted(p.stem for p in (CONFIG_DIR / group).glob("*.yaml"))
+        raise UserError(
+            f"{group}={override.get_value_element_as_str()} is not an option of {group}; allowed: "
+            f"{', '.join(options)} (remove an optional group with ~{group})"
+        )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help", "help"):
@@ -275,6 +319,8 @@ def main(argv: list[str] | None = None) -> int:
         check_output_paths(args)
         if command == "train" and not any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help") for a in args):
             args = expand_resume(args)
+        check_arguments(command, args)
+        check_group_overrides(args)
     except UserError as e:
         fail(command, str(e))
     run(command, args, debug)

@@ -19,11 +19,12 @@ import torch
 from omegaconf import DictConfig
 
 from genlab.checkpoint import load_run, pick_device
-from genlab.config.schema import check_at_least, check_choice, require, set_field
+from genlab.config.schema import check_at_least, check_choice, check_seed, require, set_field
 from genlab.errors import ConfigError
 from genlab.metrics.features import FEATURE_EXTRACTORS
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
+from genlab.resources import require_memory
 from genlab.rundir import output_mode
 from genlab.sample import check_writable, command_config
 
@@ -60,12 +61,17 @@ class EvalConfig:
         check_at_least("eval.batch_size", self.batch_size, 1, 250)
         check_at_least("eval.iw_samples", self.iw_samples, 1, 100)
         check_choice("eval.split", self.split, ("train", "test", "val"))
+        check_seed("eval.seed", self.seed, 0)
         if isinstance(self.metrics, str) and self.metrics != "auto":
             set_field(self, "metrics", [m.strip() for m in self.metrics.split(",") if m.strip()])
         require(
             self.metrics == "auto"
-            or (isinstance(self.metrics, list) and all(isinstance(m, str) for m in self.metrics)),
-            f"eval.metrics={self.metrics!r} must be auto or a list of metric names",
+            or (
+                isinstance(self.metrics, list)
+                and self.metrics
+                and all(isinstance(m, str) for m in self.metrics)
+            ),
+            f"eval.metrics={self.metrics!r} must be auto or a non-empty list of metric names",
         )
 
     def torch_device(self) -> torch.device:
@@ -104,6 +110,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         raise ConfigError(
             f"{command.ckpt} is a {model.family}; evaluate a generator checkpoint and pass this one as "
             "eval.classifier_ckpt"
+        )
+    if ecfg.n_samples is not None:  # generated and real samples are held in memory at once
+        require_memory(
+            2 * ecfg.n_samples * run.data.dim * 4, f"eval.n_samples={ecfg.n_samples}", "lower eval.n_samples"
         )
     dataset = dataclasses.replace(run.dataset, data_dir=ecfg.data_dir) if ecfg.data_dir else run.dataset
     plan = EvalPlan.build(

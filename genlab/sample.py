@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from torchvision.utils import save_image
 
 from genlab.checkpoint import LoadedRun, load_run, pick_device
-from genlab.config.schema import build_typed, check_at_least, check_choice, require
+from genlab.config.schema import build_typed, check_at_least, check_choice, check_seed, require
 from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
 from genlab.resources import require_memory
@@ -54,6 +54,7 @@ class SampleConfig:
             Path(self.out).suffix in (".png", ".npy"),
             f"out={self.out}: the file must end in .png (grid) or .npy (raw array)",
         )
+        check_seed("seed", self.seed, 0)
         check_choice("mode", self.mode, MODES)
         if self.nrow is not None:
             check_at_least("nrow", self.nrow, 1, 8)
@@ -83,9 +84,8 @@ def check_writable(path: Path, key: str) -> None:
         probe.write_bytes(b"genlab")
         probe.unlink()
     except OSError as e:
-        raise ConfigError(
-            f"{key}={path} cannot be written ({e.strerror or e}); choose another {key}=<file>"
-        ) from e
+        reason = f"{e.filename} is not a directory" if isinstance(e, FileExistsError) else e.strerror or e
+        raise ConfigError(f"{key}={path} cannot be written ({reason}); choose another {key}=<file>") from e
 
 
 def write_atomic(x: torch.Tensor, out: Path, nrow: int) -> None:
@@ -146,7 +146,9 @@ def sample(cfg: DictConfig) -> str:
     loaded = load_run(scfg.ckpt, device)
     spec = loaded.run.data
     if out.suffix == ".png" and not spec.is_image:
-        raise ConfigError("this model generates 2D points, not images: use out=<file>.npy")
+        raise ConfigError(
+            f"out={out} is a PNG grid but this model generates 2D points, not images: use out=<file>.npy"
+        )
     copies = 2 if scfg.mode == "reconstruct" else 1
     require_memory(scfg.n * spec.dim * 4 * copies * 2, f"n={scfg.n} samples", "lower n")
     generator = torch.Generator().manual_seed(scfg.seed)

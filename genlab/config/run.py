@@ -66,7 +66,7 @@ class RunConfig:
         for group in ("dataset", "model", "optimizer", "trainer"):
             if not isinstance(raw.get(group), dict):
                 raise ConfigError(f"config group '{group}' is missing; choose one with {group}=<name>")
-        settings = build_typed(RunSettings, {k: raw[k] for k in SETTINGS if k in raw}, "run")
+        settings = build_typed(RunSettings, {k: raw[k] for k in SETTINGS if k in raw}, "")
         model_raw = dict(raw["model"])
         family = model_raw.pop("family", None)
         model_cls = model_registry().get_checked(family)

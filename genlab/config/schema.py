@@ -40,7 +40,15 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
         raise ConfigError(f"{key} is not a known key{where}; allowed keys: {allowed}") from e
     except ValidationError as e:
         if not e.full_key:  # a plain value where a nested section belongs (eval=abc)
-            raise ConfigError(f"{prefix or 'config'}: {str(e).splitlines()[0]}; set its keys one by one") from e
+            nested = OmegaConf.structured(schema)
+            bad = [
+                k for k, v in data.items() if OmegaConf.is_dict(nested.get(k)) and not isinstance(v, Mapping)
+            ]
+            key = join(prefix, bad[0] if bad else "?")
+            value = data.get(bad[0]) if bad else None
+            raise ConfigError(
+                f"{key}={value!r} must be a mapping of keys to values; set them one by one ({key}.<key>=<value>)"
+            ) from e
         key = join(prefix, e.full_key)
         owner = e.object_type if dataclasses.is_dataclass(e.object_type) else schema
         name = str(e.full_key).split(".")[-1].split("[")[0]  # g_hidden[0] -> the field g_hidden
@@ -103,6 +111,13 @@ def check_at_least(key: str, value: Any, low: float, example: Any) -> None:
     require(
         is_number(value) and value >= low and math.isfinite(value),
         f"{key}={value} must be a finite number >= {low} (e.g. {key}={example})",
+    )
+
+
+def check_seed(key: str, value: Any, example: int) -> None:
+    require(
+        is_number(value) and 0 <= value < 2**32,
+        f"{key}={value} must be a whole number in [0, 2**32) (e.g. {key}={example})",
     )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from genlab.config.schema import check_at_least, check_choice, is_number, require
+from genlab.config.schema import check_at_least, check_choice, check_seed, require
 
 PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
 ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
@@ -129,9 +129,6 @@ class RunSettings:
     ckpt_path: str | None = None
 
     def __post_init__(self) -> None:
-        require(
-            is_number(self.seed) and 0 <= self.seed < 2**32,
-            f"seed={self.seed} must be a whole number in [0, 2**32) (e.g. seed=42)",
-        )
+        check_seed("seed", self.seed, 42)
         if self.threads is not None:
             check_at_least("threads", self.threads, 1, 1)
