@@ -78,32 +78,26 @@ def regular_file(tmp_path) -> Path:
 TRAIN_CASES = [
     (["trainer.max_epochs=abc"], "trainer.max_epochs='abc' has the wrong type: expected int"),
     (["trainer.val_check_interval=0"], "trainer.val_check_interval=0 must be a whole number of steps >= 1"),
-    (["trainer.val_check_interval=1.5"], "trainer.val_check_interval=1.5 must be"),
     (
         ["+callbacks.model_checkpoint.every_n_stepz=5"],
         "callbacks.model_checkpoint.every_n_stepz is not a known key of callbacks.model_checkpoint",
     ),
     (["seed=-1"], "seed=-1 must be a whole number in [0, 2**32)"),
     (["seed=abc"], "seed='abc' has the wrong type: expected int"),
-    (["seed=4294967296"], "seed=4294967296 must be a whole number in [0, 2**32)"),
     (["threads=0"], "threads=0 must be a finite number >= 1"),
     (["experiment=nosuch"], "experiment=nosuch is not a known option; allowed:"),
     (["hydra.run.dir="], "hydra.run.dir is empty; pass a directory"),
     (["hydra.run.dir=''"], "hydra.run.dir is empty; pass a directory"),
     (["paths.output_dir="], "paths.output_dir is empty"),
+    (["hydra.run.dir={file}/run"], "cannot write {file}/run: Not a directory"),
     (["optimizer.lr=inf"], "optimizer.lr=inf must be a finite number > 0"),
     (["optimizer.lr=nan"], "optimizer.lr=nan must be a finite number > 0"),
     (["trainer.precision=8"], "trainer.precision='8' is not known; allowed: 32-true"),
     (["trainer.strategy=nosuch"], "trainer.strategy='nosuch' is not known; allowed: auto"),
-    (["trainer.accelerator=tpu"], "trainer.accelerator='tpu' is not known; allowed: auto"),
     (["trainer.devices=0"], "trainer.devices=0 must be a count >= 1, -1 (all), auto"),
-    (["trainer.max_steps=0"], "trainer.max_steps=0 must be a finite number >= 1"),
-    (["trainer.limit_val_batches=1.5"], "trainer.limit_val_batches=1.5 must be a batch count >= 0"),
     (["+callbacks.evil._target_=os.system"], "callbacks.evil is not a known callback; allowed:"),
     (["+logger.x.save_dir=."], "logger.x is not a known logger; allowed:"),
     (["+foo=1"], "foo is not a known key of a genlab run; allowed top-level keys:"),
-    (["model=nosuch"], "model=nosuch is not a known option; allowed:"),
-    (["model.g_width=abc"], "model.g_width='abc' has the wrong type"),
     (["model.g_width=100000000"], "model=gan as configured"),
     (["dataset=shapes", "dataset.n_train=10000000000"], "dataset=shapes in memory needs about"),
     (
@@ -115,7 +109,6 @@ TRAIN_CASES = [
         ["dataset=mnist", "dataset.download=false", "paths.data_dir=/nonexistent"],
         "paths.data_dir='/nonexistent' does not exist and dataset.download=false",
     ),
-    (["+trainer.num_nodes=0"], "trainer.num_nodes=0 must be a finite number >= 1"),
     (
         ["trainer.accelerator=cpu", "trainer.devices=[0,0]"],
         "trainer: `devices` selected with `CPUAccelerator`",
@@ -132,13 +125,11 @@ TRAIN_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"), TRAIN_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
-)
+@pytest.mark.parametrize(("args", "needle"), TRAIN_CASES, ids=[" ".join(a) for a, _ in TRAIN_CASES])
 def test_train_bad_input(capsys, tmp_path, regular_file, args, needle):
     args = [a.replace("{file}", str(regular_file)) for a in args]
     code, _, err = run_cli(capsys, "train", f"hydra.run.dir={tmp_path}/run", *args)
-    line = assert_one_line(code, err, "train", needle)
+    line = assert_one_line(code, err, "train", needle.replace("{file}", str(regular_file)))
     if "g_width=100000000" in " ".join(args):
         assert "needs about" in line
     assert not (tmp_path / "run").exists()
@@ -199,9 +190,10 @@ def test_resume_with_an_architecture_change_is_refused(capsys, run_copy):
     assert "model.latent_dim" in line and "4" in line and "8" in line
 
 
-def test_resume_with_a_different_seed_is_refused(capsys, run_copy):
-    line = resume_fails(capsys, run_copy, "cannot resume", "seed=7")
-    assert "seed (42 -> 7)" in line
+def test_resume_from_a_damaged_last_ckpt(capsys, run_copy):
+    last = run_copy / "checkpoints" / "last.ckpt"
+    last.write_bytes(last.read_bytes()[:1000])
+    resume_fails(capsys, run_copy, "last.ckpt cannot be read (truncated, damaged or not a PyTorch file")
 
 
 def test_resume_replays_no_target_override(capsys, tmp_path, ckpt):
@@ -252,7 +244,6 @@ SAMPLE_CASES = [
         "mode=reconstruct needs an autoencoder; ckpt={ckpt} is a gan",
     ),
     (["ckpt={ckpt}", "nrow=0", "out={tmp}/x.npy"], "nrow=0 must be a finite number >= 1"),
-    (["ckpt={ckpt}", "split=nosuch", "out={tmp}/x.npy"], "split='nosuch' is not known; allowed: train"),
     (["ckpt={ckpt}", "device=tpu", "out={tmp}/x.npy"], "device='tpu' is not known; allowed: auto, cpu, cuda"),
     # checked before the checkpoint is read: the (missing) checkpoint is never looked at
     (
@@ -264,13 +255,10 @@ SAMPLE_CASES = [
         "out={file}/sub/x.png cannot be written (Not a directory)",
     ),
     (["ckpt={ckpt}", "out={tmp}/x.npy", "+foo=1"], "foo is not a known key; allowed keys: ckpt, n, out"),
-    (["ckpt={ckpt}", "out={tmp}/x.npy", "nosuch=1"], "nosuch is not a known key"),
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"), SAMPLE_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
-)
+@pytest.mark.parametrize(("args", "needle"), SAMPLE_CASES, ids=[" ".join(a) for a, _ in SAMPLE_CASES])
 def test_sample_bad_input(capsys, tmp_path, regular_file, ckpt, args, needle):
     subst = {"{ckpt}": str(ckpt), "{tmp}": str(tmp_path), "{file}": str(regular_file)}
 
@@ -327,11 +315,6 @@ EVAL_CASES = [
         "eval.seed=-1 must be a whole number in [0, 2**32)",
     ),
     (["ckpt={ckpt}", "eval=abc", "out={tmp}/e.json"], "eval='abc' must be a mapping of keys to values"),
-    (
-        ["ckpt={ckpt}", "eval.iw_samples=0", "out={tmp}/e.json"],
-        "eval.iw_samples=0 must be a finite number >= 1",
-    ),
-    (["ckpt={ckpt}", "eval.split=nosuch", "out={tmp}/e.json"], "eval.split='nosuch' is not known"),
     (["ckpt={ckpt}", "eval.device=tpu", "out={tmp}/e.json"], "eval.device='tpu' is not known"),
     (["ckpt={ckpt}", "out={file}/e.json"], "out={file}/e.json cannot be written ({file} is not a directory)"),
     (["ckpt={ckpt}", "eval.foo=1", "out={tmp}/e.json"], "eval.foo is not a known key"),
@@ -339,9 +322,7 @@ EVAL_CASES = [
 ]
 
 
-@pytest.mark.parametrize(
-    ("args", "needle"), EVAL_CASES, ids=lambda v: " ".join(v) if isinstance(v, list) else ""
-)
+@pytest.mark.parametrize(("args", "needle"), EVAL_CASES, ids=[" ".join(a) for a, _ in EVAL_CASES])
 def test_eval_bad_input(capsys, tmp_path, regular_file, ckpt, args, needle):
     subst = {"{ckpt}": str(ckpt), "{tmp}": str(tmp_path), "{file}": str(regular_file)}
 
