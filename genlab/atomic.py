@@ -1,25 +1,31 @@
-"""Atomic file writes: a reader sees the old complete file or the new complete file, never a partial one."""
+"""Atomic file writes: a reader sees the old complete file or the new complete file, never a partial one.
+
+Every output genlab writes goes through :func:`write_atomic`: the temp file's name is the one
+:func:`genlab.rundir.clean_stale_temps` recognizes, so a write killed midway leaves nothing a new run keeps.
+"""
 
 from __future__ import annotations
 
 import os
+import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import torch
 
 from genlab.rundir import output_mode
 
 
-def save_atomic(obj: Any, path: str | Path) -> None:
-    """``torch.save`` to a temp file beside ``path``, fsync, then rename over ``path`` (temp removed on failure)."""
+def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
+    """``write(f)`` into a temp file beside ``path``, fsync, then rename over ``path`` (temp removed on failure)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.chmod(tmp, output_mode())  # mkstemp makes 0600 files; every output shares one mode
@@ -27,3 +33,20 @@ def save_atomic(obj: Any, path: str | Path) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def save_atomic(obj: Any, path: str | Path) -> None:
+    """``torch.save(obj)`` to ``path``, atomically."""
+    write_atomic(path, lambda f: torch.save(obj, f))
+
+
+def write_text_atomic(path: str | Path, text: str) -> None:
+    write_atomic(path, lambda f: f.write(text.encode()))
+
+
+def copy_atomic(source: str | Path, path: str | Path) -> None:
+    def copy(f: IO[bytes]) -> None:
+        with open(source, "rb") as src:
+            shutil.copyfileobj(src, f)
+
+    write_atomic(path, copy)

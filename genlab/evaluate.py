@@ -18,6 +18,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
+from genlab.atomic import write_text_atomic
 from genlab.checkpoint import load_run, pick_device
 from genlab.config.schema import check_at_least, check_choice, check_seed, require, set_field
 from genlab.errors import ConfigError
@@ -25,7 +26,6 @@ from genlab.metrics.features import FEATURE_EXTRACTORS
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
 from genlab.resources import require_memory
-from genlab.rundir import output_mode
 from genlab.sample import check_writable, command_config
 
 log = logging.getLogger("genlab")
@@ -150,10 +150,7 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         "metrics": results,
         "config": asdict(ecfg),
     }
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(report, indent=2))
-    tmp.chmod(output_mode())
-    tmp.replace(out)
+    write_text_atomic(out, json.dumps(report, indent=2))
     print(format_table(report))
     print(f"wrote {out}")
     report["out"] = str(out)

@@ -13,12 +13,12 @@ import torch
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
+from genlab.atomic import write_atomic
 from genlab.checkpoint import LoadedRun, load_run, pick_device
 from genlab.config.schema import build_typed, check_at_least, check_choice, check_seed, require
 from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
 from genlab.resources import require_memory
-from genlab.rundir import output_mode
 
 log = logging.getLogger("genlab")
 MODES = ("prior", "reconstruct", "interpolate")
@@ -88,17 +88,14 @@ def check_writable(path: Path, key: str) -> None:
         raise ConfigError(f"{key}={path} cannot be written ({reason}); choose another {key}=<file>") from e
 
 
-def write_atomic(x: torch.Tensor, out: Path, nrow: int) -> None:
-    tmp = out.with_name(out.stem + ".tmp" + out.suffix)
+def write_output(x: torch.Tensor, out: Path, nrow: int) -> None:
+    if out.suffix == ".npy":
+        write = lambda f: np.save(f, x.numpy())  # noqa: E731
+    else:
+        write = lambda f: save_image(x, f, format="png", nrow=nrow, padding=2, pad_value=1.0)  # noqa: E731
     try:
-        if out.suffix == ".npy":
-            np.save(tmp, x.numpy())
-        else:
-            save_image(x, tmp, nrow=nrow, padding=2, pad_value=1.0)
-        tmp.chmod(output_mode())
-        tmp.replace(out)
+        write_atomic(out, write)
     except OSError as e:
-        tmp.unlink(missing_ok=True)
         raise ConfigError(
             f"out={out} cannot be written ({e.strerror or e}); choose another out=<file>"
         ) from e
@@ -155,7 +152,7 @@ def sample(cfg: DictConfig) -> str:
     with torch.no_grad():
         x, nrow = draw(loaded, scfg, generator)
     x = x.float().cpu()
-    write_atomic(x, out, nrow)
+    write_output(x, out, nrow)
     print(f"wrote {len(x)} {'images' if spec.is_image else 'points'} ({scfg.mode}) to {out}")
     return str(out)
 

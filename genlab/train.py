@@ -22,6 +22,7 @@ import yaml
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
+from genlab.atomic import copy_atomic, write_text_atomic
 from genlab.callbacks import CALLBACKS, Checkpoint, ProgressBar
 from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
 from genlab.callbacks.interrupt import GracefulInterrupt
@@ -37,7 +38,7 @@ from genlab.config.run import RunConfig, resolve_run
 from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
 from genlab.hydra_context import hydra_config_yaml, task_overrides
 from genlab.resources import check_run_fits
-from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, output_mode, write_status
+from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
 
 log = logging.getLogger("genlab")
 # Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)
@@ -132,9 +133,7 @@ def rewind(run_dir: Path, plan: ResumePlan) -> None:
     log.info("rewind to step %d: later checkpoints moved to %s", plan.step, moved)
     last = ckpt_dir / "last.ckpt"
     if plan.path.resolve() != last.resolve():
-        tmp = ckpt_dir / ".last.ckpt.rewind.tmp"
-        shutil.copyfile(plan.path, tmp)
-        tmp.replace(last)
+        copy_atomic(plan.path, last)
 
 
 # ---- the run directory ------------------------------------------------------------------------------
@@ -149,14 +148,7 @@ def record_config(run_dir: Path, cfg: DictConfig) -> None:
     if hydra is not None:
         files["hydra.yaml"] = hydra
     for name, text in files.items():
-        write_text(hydra_dir / name, text)
-
-
-def write_text(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.rewrite.tmp")
-    tmp.write_text(text)
-    tmp.chmod(output_mode())
-    tmp.replace(path)
+        write_text_atomic(hydra_dir / name, text)
 
 
 # ---- building -----------------------------------------------------------------------------------
@@ -285,7 +277,7 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
     metrics["status"] = status
     if trainer.is_global_zero:
         finish_loggers(run, loggers, metrics, status)
-        write_text(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
+        write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
         write_status(run_dir, status, step=metrics["global_step"])
     if stopped:
         raise RunInterrupted(
@@ -354,6 +346,3 @@ def flat_hparams(run: RunConfig) -> dict[str, Any]:
 def train_task(cfg: DictConfig) -> float | None:
     """The Hydra job behind ``genlab train``: returns the optimized metric (what a sweeper minimizes)."""
     return train(cfg)["optimized_metric"]
-
-
-__all__ = ["GenlabError", "build", "train", "train_task"]

@@ -49,6 +49,16 @@ def short(steps: int, every: int) -> list[str]:
     ]
 
 
+def run_cli(capsys, *args: str) -> tuple[int, str, str]:
+    """``genlab <args>`` in-process: (exit code, stdout, stderr)."""
+    try:
+        code = main(list(args)) or 0
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
 def run_train(run_dir: Path, *overrides: str) -> None:
     code = main(["train", f"hydra.run.dir={run_dir}", *overrides])
     assert code is None or code == 0

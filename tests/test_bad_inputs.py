@@ -13,18 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs_util import RING_GAN, run_train, short
-
-from genlab.cli import main
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args)) or 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
+from runs_util import RING_GAN, run_cli, run_train, short
 
 
 def assert_one_line(code: int, err: str, command: str, needle: str) -> str:

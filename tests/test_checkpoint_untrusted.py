@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs_util import RING_GAN, run_train, short
-from test_cli import run_cli
+from runs_util import RING_GAN, run_cli, run_train, short
 
 from genlab.checkpoint import load_run, weights_digest
 from genlab.errors import CheckpointError

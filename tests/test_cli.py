@@ -9,19 +9,11 @@ from pathlib import Path
 
 import pytest
 import torch
+from runs_util import run_cli
 
 from genlab.cli import main
 
 GENLAB = [sys.executable, "-m", "genlab"]
-
-
-def run_cli(capsys, *args: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(args)) or 0
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_top_level_help_lists_subcommands(capsys):

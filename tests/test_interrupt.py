@@ -11,6 +11,7 @@ import pytorch_lightning as pl
 import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
+from trainers import bare_trainer
 
 from genlab.callbacks.interrupt import GracefulInterrupt
 
@@ -55,16 +56,7 @@ def loader(seed: int = 0, shuffle: bool = True) -> DataLoader:
 
 
 def trainer(*callbacks: pl.Callback, max_steps: int = MAX_STEPS, **overrides) -> pl.Trainer:
-    return pl.Trainer(
-        max_steps=max_steps,
-        accelerator="cpu",
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        callbacks=list(callbacks),
-        **overrides,
-    )
+    return bare_trainer(max_steps, callbacks=list(callbacks), **overrides)
 
 
 class SendSignals(pl.Callback):

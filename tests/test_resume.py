@@ -20,6 +20,11 @@ from genlab.cli import main
 REPO = Path(__file__).resolve().parents[1]
 
 
+def genlab_train(run_dir: Path, *overrides: str) -> list[str]:
+    """The command line of a ring-GAN run in its own process (to be killed)."""
+    return [sys.executable, "-m", "genlab", "train", f"hydra.run.dir={run_dir}", *RING_GAN, *overrides]
+
+
 def final_state(run_dir: Path) -> dict:
     return torch.load(run_dir / "checkpoints" / "last.ckpt", map_location="cpu", weights_only=True)
 
@@ -87,16 +92,7 @@ def test_sigkill_then_resume(tmp_path):
     """Kill a training process mid-run (SIGKILL), resume it: the run finishes with the right number of steps,
     one continuous set of curves, and no work lost beyond the last checkpoint."""
     run_dir = tmp_path / "run"
-    args = [
-        sys.executable,
-        "-m",
-        "genlab",
-        "train",
-        f"hydra.run.dir={run_dir}",
-        *RING_GAN,
-        *short(3000, 100),
-        "trainer.log_every_n_steps=10",
-    ]
+    args = genlab_train(run_dir, *short(3000, 100), "trainer.log_every_n_steps=10")
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
@@ -137,17 +133,7 @@ def test_sigkill_right_after_a_checkpoint_keeps_every_logged_step_before_it(tmp_
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     for attempt in range(4):
         run_dir = tmp_path / f"run{attempt}"
-        args = [
-            sys.executable,
-            "-m",
-            "genlab",
-            "train",
-            f"hydra.run.dir={run_dir}",
-            *RING_GAN,
-            *short(100000, 50),
-            "trainer.log_every_n_steps=5",
-            "threads=1",
-        ]
+        args = genlab_train(run_dir, *short(100000, 50), "trainer.log_every_n_steps=5", "threads=1")
         proc = subprocess.Popen(
             args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path
         )

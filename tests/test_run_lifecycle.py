@@ -11,8 +11,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from builders import build
-from runs_util import RING_GAN, run_train, short
-from test_cli import run_cli
+from runs_util import RING_GAN, run_cli, run_train, short
 from trainers import bare_trainer
 
 from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig

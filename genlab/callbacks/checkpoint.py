@@ -76,11 +76,10 @@ class Checkpoint(ModelCheckpoint):
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()
-        base = str(self.dirpath)
         state["dirpath"] = "."
         for key in PATH_KEYS:
-            state[key] = relative(state[key], base)
-        state["best_k_models"] = {relative(p, base): v for p, v in state["best_k_models"].items()}
+            state[key] = os.path.basename(state[key])
+        state["best_k_models"] = {os.path.basename(p): v for p, v in state["best_k_models"].items()}
         return state
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
@@ -90,11 +89,6 @@ class Checkpoint(ModelCheckpoint):
             state[key] = rebased(state.get(key, ""), base)
         state["best_k_models"] = {rebased(p, base): v for p, v in state.get("best_k_models", {}).items()}
         super().load_state_dict(state)
-
-
-def relative(path: str, base: str) -> str:
-    """``path`` as a name inside the checkpoint directory ("" stays "")."""
-    return os.path.basename(path) if path else ""
 
 
 def rebased(name: str, base: str) -> str:

@@ -69,10 +69,10 @@ def all_finite(tensors) -> bool:
 
 
 class DivergenceGuard(pl.Callback):
-    """Checks the step's losses at log cadence (a device sync each time) and the state of every checkpoint."""
+    """Checks the step's losses at log cadence (a device sync each time) and the state of every checkpoint.
 
-    def __init__(self) -> None:
-        self.verified: str | None = None  # the newest checkpoint file whose state this guard checked
+    Every checkpoint passes this guard before it is written, so the checkpoint callback's latest file is one
+    whose state was verified: that is the one a failure names."""
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         if trainer.global_step % max(1, trainer.log_every_n_steps) and not trainer.should_stop:
@@ -92,22 +92,14 @@ class DivergenceGuard(pl.Callback):
                 probe = pl_module.decode(pl_module.fixed_latents()[:PROBE])
             if not all_finite([probe]):
                 self.fail(trainer, f"the generator's samples became non-finite by step {trainer.global_step}")
-        self.verified = "pending"
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx) -> None:
-        self.remember_verified(trainer)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.remember_verified(trainer)
-
-    def remember_verified(self, trainer) -> None:
-        if self.verified == "pending":
-            path = getattr(trainer.checkpoint_callback, "last_model_path", "") or None
-            self.verified = path if path and Path(path).is_file() else None
 
     def fail(self, trainer, what: str) -> None:
-        self.remember_verified(trainer)
-        where = f"last good checkpoint: {self.verified}" if self.verified else "no checkpoint was written yet"
+        last = getattr(trainer.checkpoint_callback, "last_model_path", "") or ""
+        where = (
+            f"last good checkpoint: {last}"
+            if last and Path(last).is_file()
+            else "no checkpoint was written yet"
+        )
         raise TrainingDiverged(
             f"{what}: training stopped, {where}; try a lower optimizer.lr or model.grad_clip "
             "(on resume both take effect: genlab train resume=<run dir> optimizer.lr=...)"
@@ -128,9 +120,11 @@ class RunRecordWriter(pl.Callback):
 
 
 class FlushLoggers(pl.Callback):
+    """Lightning calls ``logger.save()`` after every log; TensorBoard's events still pass through a background
+    writer thread, so they are drained synchronously before the checkpoint is written."""
+
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
         for logger in trainer.loggers:
-            logger.save()
             experiment = getattr(logger, "experiment", None)
             if hasattr(experiment, "flush"):
                 experiment.flush()
