@@ -61,18 +61,7 @@ def run_record(run) -> dict[str, Any]:
 
 def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
     """The checkpoint dict at ``path``: read with ``weights_only=True``, its structure checked."""
-    path = Path(path)
-    if path.is_dir():
-        raise CheckpointError(f"{key}={path} is a directory, not a checkpoint file; {HINT}")
-    if not path.is_file():
-        raise CheckpointError(f"{key}={path} does not exist; {HINT}")
-    try:
-        ckpt = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:  # noqa: BLE001 - whatever a damaged or hostile file makes the reader raise
-        reason = read_error(e)
-        raise CheckpointError(
-            f"{key}={path} cannot be read (truncated, damaged or not a PyTorch file: {reason}); {HINT}"
-        ) from e
+    ckpt = load_tensors_only(path, key)
     record = ckpt.get(RECORD_KEY) if isinstance(ckpt, dict) else None
     if not isinstance(record, dict):
         raise CheckpointError(
@@ -84,9 +73,7 @@ def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
             "retrain with this version or load it with the genlab that wrote it"
         )
     state = ckpt.get("state_dict")
-    if not isinstance(state, dict) or not all(
-        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
-    ):
+    if not is_state_dict(state):
         raise CheckpointError(f"{key}={path} holds no valid state_dict of named tensors; {HINT}")
     if not isinstance(ckpt.get("global_step", 0), int):
         raise CheckpointError(f"{key}={path} holds an invalid global_step; {HINT}")
@@ -96,6 +83,33 @@ def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
             f"use another checkpoint, e.g. an earlier step*.ckpt of the run"
         )
     return ckpt
+
+
+def read_state_dict(path: str | Path, key: str = "ckpt_path") -> dict[str, Tensor]:
+    """A bare model state dict (named tensors and nothing else), read with ``weights_only=True``."""
+    state = load_tensors_only(path, key)
+    if not is_state_dict(state):
+        raise CheckpointError(f"{key}={path} holds no valid state_dict of named tensors; {HINT}")
+    return state
+
+
+def load_tensors_only(path: str | Path, key: str) -> Any:
+    path = Path(path)
+    if path.is_dir():
+        raise CheckpointError(f"{key}={path} is a directory, not a checkpoint file; {HINT}")
+    if not path.is_file():
+        raise CheckpointError(f"{key}={path} does not exist; {HINT}")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as e:  # noqa: BLE001 - whatever a damaged or hostile file makes the reader raise
+        reason = read_error(e)
+        raise CheckpointError(
+            f"{key}={path} cannot be read (truncated, damaged or not a PyTorch file: {reason}); {HINT}"
+        ) from e
+
+
+def is_state_dict(state: Any) -> bool:
+    return isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items())
 
 
 def weights_digest(state: dict[str, Tensor], record: dict[str, Any]) -> str:

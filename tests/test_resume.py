@@ -96,13 +96,18 @@ def test_sigkill_then_resume(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
-    deadline, seen, logged = time.time() + 300, 0, 0
-    while time.time() < deadline and not (seen >= 300 and logged > seen):
-        if last.is_file():  # writes are atomic: a complete file or none, whenever we look
-            seen = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
-            if seen >= 300 and "train/loss_d" in (acc := tensorboard(run_dir)).Tags()["scalars"]:
-                logged = max(e.step for e in acc.Scalars("train/loss_d"))
+    deadline = time.time() + 300
+    while time.time() < deadline:  # freeze the process, look at the disk, kill only when points to purge exist
         time.sleep(0.5)
+        if not last.is_file():
+            continue
+        proc.send_signal(signal.SIGSTOP)
+        seen = torch.load(last, map_location="cpu", weights_only=True)["global_step"]
+        acc = tensorboard(run_dir)
+        if seen >= 300 and "train/loss_d" in acc.Tags()["scalars"]:
+            if max(e.step for e in acc.Scalars("train/loss_d")) > seen:
+                break
+        proc.send_signal(signal.SIGCONT)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     saved = torch.load(last, map_location="cpu", weights_only=True)["global_step"]

@@ -8,12 +8,14 @@ from typing import Any
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
 from genlab.atomic import save_atomic
+from genlab.compat import SPAWN_RESULTS_NAME
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
     """Writes go to a temp file in the same directory, renamed over the target (a kill mid-write never leaves
-    a truncated ``last.ckpt``); reads (``trainer.fit(ckpt_path=...)``) go through genlab's checkpoint reader
-    (``weights_only=True``, one-line errors)."""
+    a truncated ``last.ckpt``); reads go through genlab's checkpoint reader (``weights_only=True``, one-line
+    errors): a trainer checkpoint (``trainer.fit(ckpt_path=...)``) must carry a verified run record, the bare
+    model state dict that DDP-spawn's rank 0 hands back to the main process must hold named tensors only."""
 
     def save_checkpoint(
         self, checkpoint: dict[str, Any], path: str | Path, storage_options: Any | None = None
@@ -23,6 +25,8 @@ class AtomicCheckpointIO(TorchCheckpointIO):
     def load_checkpoint(
         self, path: str | Path, map_location: Any | None = None, weights_only: bool | None = None
     ):
-        from genlab.checkpoint import read_checkpoint
+        from genlab.checkpoint import read_checkpoint, read_state_dict
 
+        if Path(path).name == SPAWN_RESULTS_NAME:
+            return read_state_dict(path)
         return read_checkpoint(path, key="ckpt_path")

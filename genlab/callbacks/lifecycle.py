@@ -24,6 +24,7 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
+from genlab.compat import set_last_lr
 from genlab.errors import TrainingDiverged
 from genlab.models.capabilities import Sampler
 
@@ -154,4 +155,4 @@ class ApplyResumeSettings(pl.Callback):
                 scheduler.base_lrs[j] = group["initial_lr"] = new_lr
                 group["lr"] = new_lr * factor
             if scheduler is not None:
-                scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+                set_last_lr(scheduler, [group["lr"] for group in optimizer.param_groups])
