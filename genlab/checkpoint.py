@@ -109,7 +109,9 @@ def load_tensors_only(path: str | Path, key: str) -> Any:
 
 
 def is_state_dict(state: Any) -> bool:
-    return isinstance(state, dict) and all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items())
+    return isinstance(state, dict) and all(
+        isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()
+    )
 
 
 def weights_digest(state: dict[str, Tensor], record: dict[str, Any]) -> str:

@@ -20,11 +20,12 @@ from omegaconf import DictConfig
 
 from genlab import __version__
 from genlab.errors import GenlabError, RunInterrupted
-from genlab.hydra_context import in_sweep
+from genlab.hydra_context import in_sweep, register_resolvers
 
 log = logging.getLogger("genlab")
 
 CONFIG_DIR = Path(__file__).resolve().parent / "configs"
+register_resolvers()
 
 
 def train_task(cfg: DictConfig) -> Any:

@@ -13,3 +13,15 @@ SPAWN_RESULTS_NAME = ".temp.ckpt"
 def set_last_lr(scheduler: Any, lrs: list[float]) -> None:
     """What ``scheduler.get_last_lr()`` reports (and Lightning's LearningRateMonitor logs) until its next step."""
     scheduler._last_lr = list(lrs)
+
+
+def summary_file_writer(writer: Any) -> Any:
+    """The FileWriter under a ``torch.utils.tensorboard.SummaryWriter``: raw summaries (the HParams plugin's
+    experiment/session records) are written through it, as Lightning's TensorBoardLogger does."""
+    return writer._get_file_writer()
+
+
+def logs_kept_this_step(trainer: Any) -> bool:
+    """Lightning's own criterion for whether metrics logged in this training step are kept
+    (``trainer.log_every_n_steps``)."""
+    return bool(trainer._logger_connector.should_update_logs)

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 import shutil
+import time
 import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
 from genlab.atomic import copy_atomic, write_text_atomic
-from genlab.callbacks import CALLBACKS, Checkpoint, ProgressBar
+from genlab.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
 from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
 from genlab.callbacks.interrupt import GracefulInterrupt
 from genlab.callbacks.lifecycle import (
@@ -36,9 +37,12 @@ from genlab.callbacks.lifecycle import (
 from genlab.checkpoint import read_checkpoint, run_record, stored_run
 from genlab.config.run import RunConfig, resolve_run
 from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
-from genlab.hydra_context import hydra_config_yaml, task_overrides
+from genlab.hydra_context import hydra_config_yaml, job_tag, task_overrides
+from genlab.loggers import RunTensorBoardLogger
 from genlab.resources import check_run_fits
 from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
+from genlab.summary import summary_lines
+from genlab.threads import default_threads
 
 log = logging.getLogger("genlab")
 # Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)
@@ -242,13 +246,17 @@ def _now() -> str:
 
 def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl.Callback]) -> dict[str, Any]:
     pl.seed_everything(run.seed, workers=True)
-    if run.settings.threads:
-        torch.set_num_threads(run.settings.threads)
+    started = time.monotonic()
+    per_node = (run.trainer.world_size() or run.trainer.num_nodes) // run.trainer.num_nodes
+    threads = run.settings.threads or default_threads(processes=per_node)
+    torch.set_num_threads(threads)
+    chosen = "" if run.settings.threads else " (the cores free now; threads=N sets it)"
+    log.info("%storch threads: %d%s", job_tag(), threads, chosen)
     if resume is not None:
         rewind(run_dir, resume)
         for change in resume.changes:
             log.info("resume: %s", change)
-    log.info("run dir: %s", run_dir.resolve())
+    log.info("%srun dir: %s", job_tag(), run_dir.resolve())
     datamodule, model = build(run)
     loggers = build_loggers(run, resume)
     interrupt = GracefulInterrupt()
@@ -257,6 +265,7 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
     if resume is not None and any(resume.optimizer_settings):
         lifecycle.append(ApplyResumeSettings(resume.optimizer_settings))
     trainer = build_trainer(run, loggers, [*build_callbacks(run), *lifecycle, *extra])
+    start_loggers(run, loggers)
     last_validation = LastValidationStep()
     trainer.callbacks.append(last_validation)
     trainer.fit(model, datamodule=datamodule, ckpt_path=str(resume.path) if resume else None)
@@ -272,11 +281,12 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
         # the final metrics (metrics.json, the sweeper's value) describe the final model
         trainer.validate(model, datamodule=datamodule, verbose=False)
         metrics.update({k: plain(v) for k, v in trainer.callback_metrics.items()})
+    log_final_images(trainer, model)
     metrics["global_step"] = trainer.global_step or saved_step(trainer)
     status = "interrupted" if stopped else "finished"
     metrics["status"] = status
     if trainer.is_global_zero:
-        finish_loggers(run, loggers, metrics, status)
+        finish_loggers(loggers, status)
         write_text_atomic(run_dir / "metrics.json", json.dumps(metrics, indent=2, sort_keys=True))
         write_status(run_dir, status, step=metrics["global_step"])
     if stopped:
@@ -292,23 +302,34 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
         )
     metrics["optimized_metric"] = metrics.get(name) if name else None
     metrics["run_dir"] = str(run_dir)
-    log.info("run dir: %s", run_dir.resolve())
+    if trainer.is_global_zero:
+        for line in summary_lines(run_dir.resolve(), metrics, name, time.monotonic() - started):
+            log.info("%s%s", job_tag(), line)
     return metrics
 
 
-def finish_loggers(run: RunConfig, loggers: list, metrics: dict[str, Any], status: str) -> None:
-    # final values under final/* so the HParams tab compares runs without touching the curves
-    finals = {
-        f"final/{k}": v
-        for k, v in metrics.items()
-        if k.startswith(("val/", "train/")) and isinstance(v, float)
-    }
+def start_loggers(run: RunConfig, loggers: list) -> None:
+    """Record the run's hyperparameters: TensorBoard's HParams tab compares runs by them."""
+    params = flat_hparams(run)
     for lg in loggers:
-        if isinstance(lg, pl.loggers.TensorBoardLogger):
-            lg.log_hyperparams(flat_hparams(run), finals)
+        if isinstance(lg, RunTensorBoardLogger):
+            lg.log_session_start(params)
         else:
-            lg.log_hyperparams(flat_hparams(run))
+            lg.log_hyperparams(params)
+
+
+def finish_loggers(loggers: list, status: str) -> None:
+    for lg in loggers:
+        if isinstance(lg, RunTensorBoardLogger):
+            lg.log_session_end(status)
         lg.finalize("success" if status == "finished" else status)
+
+
+def log_final_images(trainer: pl.Trainer, model: pl.LightningModule) -> None:
+    """The final model's grids: after the final validation, so the VAE's reconstructions are in them."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, ImageGrids):
+            callback.log_panels(trainer, model)
 
 
 class LastValidationStep(pl.Callback):

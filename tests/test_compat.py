@@ -2,11 +2,14 @@
 
 import inspect
 
+import pytorch_lightning as pl
 import torch
 from pytorch_lightning.strategies.launchers import multiprocessing as spawn_launcher
+from torch.utils.data import DataLoader, TensorDataset
+from trainers import bare_trainer
 
 from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.compat import SPAWN_RESULTS_NAME, set_last_lr
+from genlab.compat import SPAWN_RESULTS_NAME, logs_kept_this_step, set_last_lr, summary_file_writer
 
 
 def test_spawn_launcher_passes_weights_back_in_a_file_of_that_name_through_checkpoint_io():
@@ -27,3 +30,41 @@ def test_set_last_lr_is_what_the_scheduler_reports():
     scheduler = torch.optim.lr_scheduler.StepLR(opt, step_size=10)
     set_last_lr(scheduler, [0.5])
     assert scheduler.get_last_lr() == [0.5]
+
+
+class RecordsKeptSteps(pl.LightningModule):
+    def __init__(self) -> None:
+        super().__init__()
+        self.layer = torch.nn.Linear(2, 1)
+        self.kept: list[int] = []
+
+    def training_step(self, batch, batch_idx):
+        if logs_kept_this_step(self.trainer):
+            self.kept.append(self.global_step)
+        return self.layer(batch[0]).pow(2).mean()
+
+    def configure_optimizers(self):
+        return torch.optim.SGD(self.parameters(), lr=0.01)
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.randn(64, 2)), batch_size=4)
+
+
+def test_logs_kept_this_step_follows_log_every_n_steps():
+    module = RecordsKeptSteps()
+    bare_trainer(9, log_every_n_steps=3).fit(module)
+    assert module.kept == [2, 5, 8]  # the steps whose logged values Lightning keeps
+
+
+def test_summary_file_writer_writes_raw_summaries(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from torch.utils.tensorboard import SummaryWriter
+    from torch.utils.tensorboard.summary import hparams
+
+    writer = SummaryWriter(str(tmp_path))
+    _, session_start, _ = hparams({"lr": 0.1}, {})
+    summary_file_writer(writer).add_summary(session_start)
+    writer.close()
+    acc = EventAccumulator(str(tmp_path))
+    acc.Reload()
+    assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")

@@ -97,7 +97,9 @@ def test_sigkill_then_resume(tmp_path):
     proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=tmp_path)
     last = run_dir / "checkpoints" / "last.ckpt"
     deadline = time.time() + 300
-    while time.time() < deadline:  # freeze the process, look at the disk, kill only when points to purge exist
+    while (
+        time.time() < deadline
+    ):  # freeze the process, look at the disk, kill only when points to purge exist
         time.sleep(0.5)
         if not last.is_file():
             continue

@@ -31,7 +31,9 @@ def genlab(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedPro
 
 
 def job_dirs(sweep_dir: Path) -> list[Path]:
-    return sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit())
+    """Job dirs, in job order: ``<job number>`` or ``<job number>_<swept key>:<value>+...``."""
+    jobs = [p for p in sweep_dir.iterdir() if p.is_dir() and p.name.split("_")[0].isdigit()]
+    return sorted(jobs, key=lambda p: int(p.name.split("_")[0]))
 
 
 def test_two_job_multirun_from_outside_the_repo(tmp_path):
@@ -47,7 +49,7 @@ def test_two_job_multirun_from_outside_the_repo(tmp_path):
         "optimizer.lr=1e-4,2e-4",
     )
     jobs = job_dirs(sweep)
-    assert len(jobs) == 2
+    assert [j.name for j in jobs] == ["0_optimizer.lr:0.0001", "1_optimizer.lr:0.0002"]  # say what differs
     lrs = set()
     for job in jobs:
         assert (job / "checkpoints" / "last.ckpt").is_file()
@@ -105,7 +107,9 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
         *short(10, 5),
         "seed=1,2",
     )
-    assert [json.loads((j / "metrics.json").read_text())["global_step"] for j in job_dirs(sweep)] == [10, 10]
+    jobs = job_dirs(sweep)
+    assert [json.loads((j / "metrics.json").read_text())["global_step"] for j in jobs] == [10, 10]
+    assert [j.name for j in jobs] == ["0_seed:1", "1_seed:2"]  # labels in the worker processes too
 
 
 @pytest.mark.slow
@@ -133,7 +137,7 @@ def test_ddp_cpu_inside_a_two_job_multirun(tmp_path):
         "optimizer.lr=1e-4,2e-4",
     )
     jobs = job_dirs(sweep)
-    assert len(jobs) == 2
+    assert [j.name for j in jobs] == ["0_optimizer.lr:0.0001", "1_optimizer.lr:0.0002"]  # say what differs
     for job in jobs:
         assert json.loads((job / "metrics.json").read_text())["global_step"] == 10
         assert (job / "checkpoints" / "last.ckpt").is_file()

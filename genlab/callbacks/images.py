@@ -63,7 +63,8 @@ class ImageGridsConfig:
 
 
 class ImageGrids(pl.Callback):
-    """Logs after every validation round (or every ``every_n_steps``) and at the end of training."""
+    """Logs after every validation round (or every ``every_n_steps``); ``genlab train`` calls
+    :meth:`log_panels` once more when training and its final validation are over (once per step)."""
 
     config_class = ImageGridsConfig
 
@@ -80,9 +81,6 @@ class ImageGrids(pl.Callback):
     def on_validation_end(self, trainer, pl_module) -> None:
         if not self.every_n_steps and not trainer.sanity_checking and trainer.state.fn == "fit":
             self.log_panels(trainer, pl_module)
-
-    def on_train_end(self, trainer, pl_module) -> None:
-        self.log_panels(trainer, pl_module)
 
     @torch.no_grad()
     def panels(self, trainer, pl_module) -> dict[str, Tensor]:

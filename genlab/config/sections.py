@@ -121,7 +121,7 @@ class RunSettings:
 
     task: str = "train"
     seed: int = 42
-    # CPU threads for torch (null: torch's default)
+    # CPU threads for torch (null: the cores free when the run starts)
     threads: int | None = None
     # the metric train() returns (and a sweeper optimizes)
     optimized_metric: str | None = None

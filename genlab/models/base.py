@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from genlab.compat import logs_kept_this_step
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
 from genlab.models.capabilities import Sampler
@@ -72,6 +73,11 @@ class GenlabModule(pl.LightningModule):
         return True
 
     @classmethod
+    def vectors_hint(cls) -> str:
+        """How to configure this model for the 2D datasets."""
+        return "use model.net=mlp for the 2D datasets"
+
+    @classmethod
     def check_data(cls, config, spec: DataSpec) -> None:
         """Raise ConfigError when this model cannot train on data of this spec."""
         net = getattr(config, "net", "?")
@@ -99,9 +105,7 @@ class GenlabModule(pl.LightningModule):
                 )
         elif not cls.supports_vectors(config):
             fix = (
-                "use model.net=mlp for the 2D datasets"
-                if hasattr(config, "net")
-                else f"model={cls.family} needs an image dataset"
+                cls.vectors_hint() if hasattr(config, "net") else f"model={cls.family} needs an image dataset"
             )
             raise ConfigError(
                 f"dataset {spec.name or ''} yields {spec.shape[0]}D vectors but model {cls.family} "
@@ -113,7 +117,7 @@ class GenlabModule(pl.LightningModule):
         about 1 ms per key, a large share of a small model's step: log diagnostics only when they are kept."""
         if self._trainer is None:
             return True
-        return self.trainer._logger_connector.should_update_logs  # Lightning's own criterion
+        return logs_kept_this_step(self.trainer)
 
     # ---- optimization: one optimizer over all parameters (the GAN overrides this) ---------------
     def configure_optimizers(self):

@@ -118,6 +118,10 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
     def supports_vectors(cls, config) -> bool:
         return config.net == "mlp" and config.likelihood == "gaussian"
 
+    @classmethod
+    def vectors_hint(cls) -> str:
+        return "use model.net=mlp model.likelihood=gaussian for the 2D datasets"
+
     # ---- the model ---------------------------------------------------------------------------
     def _prepare(self, x: Tensor) -> Tensor:
         if self.config.channels_last and x.dim() == 4:
