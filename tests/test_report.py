@@ -84,11 +84,15 @@ def runs(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def report(runs) -> Path:
+    """The page of all six runs; what the command printed is in out/stdout.txt."""
     out = runs / "out" / "page.html"
-    code = quiet_main(
-        "report", str(runs / "sweep"), str(runs / "failed"), str(runs / "interrupted"), f"out={out}"
-    )
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout):
+        code = main(
+            ["report", str(runs / "sweep"), str(runs / "failed"), str(runs / "interrupted"), f"out={out}"]
+        )
     assert code in (None, 0)
+    (out.parent / "stdout.txt").write_text(stdout.getvalue())
     return out
 
 
@@ -102,15 +106,18 @@ def job_dirs(root: Path) -> list[Path]:
     return [*(root / "sweep" / str(i) for i in range(4)), root / "failed", root / "interrupted"]
 
 
-def test_writes_page_csv_and_markdown_and_prints_the_leaderboard(runs, capsys, tmp_path):
-    out = tmp_path / "r.html"
-    code, stdout, stderr = run_cli(capsys, "report", str(runs / "sweep"), str(runs / "failed"), f"out={out}")
-    assert code == 0, stderr
-    assert out.is_file() and (tmp_path / "leaderboard.csv").is_file() and (tmp_path / "report.md").is_file()
+def test_writes_page_csv_and_markdown_and_prints_the_leaderboard(report):
+    assert (
+        report.is_file()
+        and (report.parent / "leaderboard.csv").is_file()
+        and (report.parent / "report.md").is_file()
+    )
+    stdout = (report.parent / "stdout.txt").read_text()
     header = stdout.splitlines()[0].split()
     assert header[:5] == ["#", "run", *SETTINGS, METRIC]
+    assert len(stdout.splitlines()) == 1 + 6 + 1
     assert "failed: boom: injected crash at step 2" in stdout
-    assert f"wrote {out}" in stdout
+    assert f"wrote {report}, leaderboard.csv and report.md beside it" in stdout
 
 
 def test_leaderboard_rows_columns_order_and_status_match_the_runs(runs, report):
@@ -201,9 +208,12 @@ def test_markdown_and_csv_content(runs, report):
     assert "`genlab train dataset=shapes model=gan " in md and "model.loss=ns model.ema=true`" in md
 
 
-def test_health_column_and_folded_messages(runs, tmp_path, capsys):
-    for name, fired in (("0", False), ("1", True)):
+def test_health_column_and_damaged_files_mark_their_rows(runs, tmp_path, capsys):
+    """health.json (hand-written, the agreed format) -> a health column; a corrupt metrics.json, missing event
+    files and a broken sample grid -> notes on those rows, no traceback."""
+    for name in ("0", "1", "2", "3"):
         shutil.copytree(runs / "sweep" / name, tmp_path / name, ignore=shutil.ignore_patterns("*.ckpt"))
+    for name, fired in (("0", False), ("1", True)):
         detector = {
             "name": "d_wins",
             "fired": fired,
@@ -213,33 +223,28 @@ def test_health_column_and_folded_messages(runs, tmp_path, capsys):
         }
         health = {"version": 1, "family": "gan", "healthy": not fired, "detectors": [detector]}
         (tmp_path / name / "health.json").write_text(json.dumps(health))
-    shutil.copytree(runs / "sweep" / "2", tmp_path / "2", ignore=shutil.ignore_patterns("*.ckpt"))
-    code, stdout, _ = run_cli(capsys, "report", str(tmp_path))
-    assert code == 0
+    (tmp_path / "1" / "samples" / "samples_step0000004.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    (tmp_path / "2" / "metrics.json").write_text('{"val/d_real": 0.5, ')
+    shutil.rmtree(tmp_path / "3" / "tensorboard")
+    code, stdout, stderr = run_cli(capsys, "report", str(tmp_path))
+    assert code == 0 and "Traceback" not in stderr
+    assert "health" in stdout.splitlines()[0]
     _, rows = read_csv(tmp_path / "leaderboard.csv")
-    assert {r["run"]: r["health"] for r in rows} == {"0": "ok", "1": "d_wins", "2": "n/a"}
+    by_name = {r["run"]: r for r in rows}
+    assert {name: r["health"] for name, r in by_name.items()} == {
+        "0": "ok",
+        "1": "d_wins",
+        "2": "n/a",
+        "3": "n/a",
+    }
+    assert "metrics.json unreadable" in by_name["2"]["notes"]
+    assert by_name["2"]["status"] == "finished" and by_name["2"][METRIC]  # the curves' latest value instead
+    assert "no event files" in by_name["3"]["notes"]
+    assert by_name["3"][METRIC]  # the final value from metrics.json still ranks it
     html = (tmp_path / "report.html").read_text()
     assert re.search(
         r"<details class=\"health-fired\"><summary>d_wins</summary>.*steps 1200.*3400.*r1_gamma=1", html, re.S
     )
-    assert "health" in stdout.splitlines()[0]
-
-
-def test_corrupt_metrics_and_missing_event_files_mark_the_row(runs, tmp_path, capsys):
-    for name in ("0", "1", "2"):
-        shutil.copytree(runs / "sweep" / name, tmp_path / name, ignore=shutil.ignore_patterns("*.ckpt"))
-    (tmp_path / "0" / "metrics.json").write_text('{"val/d_real": 0.5, ')
-    shutil.rmtree(tmp_path / "1" / "tensorboard")
-    (tmp_path / "2" / "samples" / "samples_step0000004.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
-    code, _, stderr = run_cli(capsys, "report", str(tmp_path))
-    assert code == 0 and "Traceback" not in stderr
-    _, rows = read_csv(tmp_path / "leaderboard.csv")
-    by_name = {r["run"]: r for r in rows}
-    assert "metrics.json unreadable" in by_name["0"]["notes"]
-    assert by_name["0"]["status"] == "finished" and by_name["0"][METRIC]  # the curves' latest value instead
-    assert "no event files" in by_name["1"]["notes"]
-    assert by_name["1"][METRIC]  # the final value from metrics.json still ranks it
-    html = (tmp_path / "report.html").read_text()
     assert "samples/samples_step0000004.png unreadable" in html
 
 
@@ -253,7 +258,7 @@ def test_corrupt_metrics_and_missing_event_files_mark_the_row(runs, tmp_path, ca
         (["{sweep}", "colour=red"], "colour= is not an option of genlab report"),
         (["{sweep}", "mode=best"], "mode=best is not a direction"),
         (["{sweep}", "jobs=0"], "jobs=0 must be a whole number"),
-        (["{sweep}", "out={file}/page.html"], "cannot write"),
+        (["{sweep}", "out={file}/page.html"], "cannot be written"),
         (["{sweep}", "--verbose"], "unknown flag --verbose"),
     ],
 )
@@ -288,6 +293,8 @@ def test_a_sweep_still_running_shows_what_exists(runs, tmp_path, capsys):
 
 
 def test_vae_reconstructions_and_csv_logger_curves(tmp_path, capsys):
+    from genlab.report.scalars import read_curves
+
     run = tmp_path / "vae"
     code = quiet_main("train", f"hydra.run.dir={run}", *SHAPES_VAE, *short(4, 2), "threads=1", "logger=many")
     assert code in (None, 0)
@@ -296,11 +303,13 @@ def test_vae_reconstructions_and_csv_logger_curves(tmp_path, capsys):
     html = (run / "report.html").read_text()
     assert "reconstructions, step 4" in html and "samples, step 4" in html
     assert "val/neg_elbo ↓" in stdout  # the VAE's own monitor, lower is better
+    from_events = read_curves(run)
     shutil.rmtree(run / "tensorboard")  # now only csv/metrics.csv holds the curves
-    code, _, _ = run_cli(capsys, "report", str(run), f"out={tmp_path / 'csv.html'}")
-    assert code == 0
-    html = (tmp_path / "csv.html").read_text()
-    assert 'alt="val/neg_elbo"' in html and "no event files" not in html
+    from_csv = read_curves(run)
+    assert from_csv.source == "csv" and from_csv.note is None
+    for tag in ("val/neg_elbo", "train/loss"):
+        assert from_csv.scalars[tag][0] == from_events.scalars[tag][0]
+        assert from_csv.scalars[tag][1] == pytest.approx(from_events.scalars[tag][1])
 
 
 @pytest.fixture(scope="module")
@@ -337,6 +346,44 @@ def test_optuna_sweep_history_and_importances(optuna_sweep, capsys):
         "model.pack",
         "model.r1_gamma",
     }
+
+
+def test_event_reading_equals_tensorboards_own(runs):
+    """The checksum-on-failure loader gives EventAccumulator exactly what tensorboard's own reader gives."""
+    from tensorboard.backend.event_processing import event_accumulator as ea
+
+    from genlab.report.events import accumulator
+
+    guidance = {ea.SCALARS: 0, ea.IMAGES: 1}
+    for run_dir in (runs / "sweep" / "0", runs / "interrupted"):
+        stock = ea.EventAccumulator(str(run_dir / "tensorboard"), size_guidance=guidance)
+        stock.Reload()
+        fast = accumulator(run_dir / "tensorboard", guidance)
+        assert fast.Tags() == stock.Tags() and stock.Tags()["scalars"]
+        for tag in stock.Tags()["scalars"]:
+            assert [(e.step, e.value) for e in fast.Scalars(tag)] == [
+                (e.step, e.value) for e in stock.Scalars(tag)
+            ]
+        for tag in stock.Tags()["images"]:
+            assert fast.Images(tag)[-1].encoded_image_string == stock.Images(tag)[-1].encoded_image_string
+
+
+def test_damaged_and_half_written_event_files(runs, tmp_path):
+    from genlab.report.scalars import read_curves
+
+    shutil.copytree(runs / "sweep" / "0", tmp_path / "run", ignore=shutil.ignore_patterns("*.ckpt"))
+    events = max(
+        (tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: p.stat().st_size
+    )
+    whole = read_curves(tmp_path / "run")
+    data = events.read_bytes()
+    events.write_bytes(data[: len(data) - 7])  # the last record still being written
+    half = read_curves(tmp_path / "run")
+    assert half.note is None and set(half.scalars) <= set(whole.scalars) and half.scalars
+    damaged = bytearray(data)
+    damaged[0] ^= 0xFF  # the first record's length no longer matches its checksum
+    events.write_bytes(bytes(damaged))
+    assert "bad length checksum" in read_curves(tmp_path / "run").note
 
 
 def test_ranking_direction_sources():

@@ -33,7 +33,7 @@ plus leaderboard.csv and report.md beside it; the leaderboard is also printed he
   out=<file>     the page (default: <dir>/report.html for one dir given, else ./report.html)
   metric=<key>   rank by this final metric (default: the runs' optimized_metric)
   mode=min|max   its direction (default: the sweeper's / checkpoint callback's / genlab's known metrics)
-  jobs=<n>       processes reading event files (default: one per core)
+  jobs=<n>       processes reading event files (default 1; more pays off for long runs on many cores)
 Examples: genlab report outputs/multirun/2024-05-01_10-00-00
           genlab report 'outputs/runs/*' out=outputs/compare.html metric=val/fid"""
 OPTIONS = ("out", "metric", "mode", "jobs")
@@ -45,7 +45,7 @@ class Request:
     out: Path | None = None
     metric: str | None = None
     mode: str | None = None
-    jobs: int | None = None
+    jobs: int = 1
 
 
 @dataclass
@@ -86,9 +86,25 @@ def default_out(paths: list[str]) -> Path:
     return Path("report.html")
 
 
+def check_writable(html: Path) -> None:
+    """Fail before any work when the page cannot be written there."""
+    if html.is_dir():
+        raise GenlabError(f"out={html} is a directory; pass a file name such as {html / 'report.html'}")
+    try:
+        html.parent.mkdir(parents=True, exist_ok=True)
+        probe = html.with_name(f".{html.name}.probe.tmp")
+        probe.write_bytes(b"genlab")
+        probe.unlink()
+    except OSError as e:
+        reason = f"{e.filename} is not a directory" if isinstance(e, FileExistsError) else e.strerror or e
+        raise GenlabError(f"out={html} cannot be written ({reason}); choose another out=<file>") from e
+
+
 def make_report(request: Request) -> Written:
     """Read the runs, build every section, write the three files; return what was written."""
+    html = request.out or default_out(request.paths)
     runs = read_runs(request.paths)
+    check_writable(html)
     ranking = lb.resolve_ranking(runs, request.metric, request.mode)
     curves = read_all([run.path for run in runs], request.jobs)
     board = lb.build(runs, curves, ranking)
@@ -101,9 +117,6 @@ def make_report(request: Request) -> Written:
         samples=[(row, run_images(row)) for row in board.rows],
         sweeps=analyse(board),
     )
-    html = request.out or default_out(request.paths)
-    if html.is_dir():
-        raise GenlabError(f"out={html} is a directory; pass a file name such as {html / 'report.html'}")
     csv_path, md_path = html.parent / "leaderboard.csv", html.parent / "report.md"
     files = {html: render_html(page), csv_path: lb.to_csv(board), md_path: render_markdown(page)}
     for path, text in files.items():

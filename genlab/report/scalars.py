@@ -1,15 +1,13 @@
 """The logged curves of a run: TensorBoard's event files (tensorboard's own reader), else ``csv/metrics.csv``.
 
 Only scalars are kept in full; of the images only the latest per tag (the VAE's reconstructions), so reading
-a long run's event files costs little memory. Runs are read in parallel worker processes when there are many.
+a long run's event files costs little memory. ``jobs`` > 1 reads runs in worker processes.
 """
 
 from __future__ import annotations
 
 import csv
-import math
 import multiprocessing
-import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +17,6 @@ SKIPPED_TAGS = ("epoch", "hp_metric")
 SKIPPED_PREFIXES = ("final/",)
 # TensorBoard image tags shown beside the sample grids
 IMAGE_TAGS = ("images/reconstructions",)
-PARALLEL_FROM = 8  # fewer runs than this are read in this process (starting workers costs more)
 
 
 @dataclass
@@ -50,7 +47,7 @@ def read_curves(run_dir: Path) -> Curves:
         try:
             return _read_tensorboard(tb_dir)
         except Exception as e:  # noqa: BLE001 - a damaged event file: fall back to csv, else note it
-            note = f"event files unreadable ({' '.join(str(e).split())[:80]})"
+            note = f"event files unreadable ({' '.join(str(e).split())[:160]})"
     else:
         note = "no event files (tensorboard/ or csv/metrics.csv)"
     if csv_file.is_file():
@@ -68,6 +65,8 @@ def _keep(tag: str) -> bool:
 def _read_tensorboard(tb_dir: Path) -> Curves:
     from tensorboard.backend.event_processing import event_accumulator as ea
 
+    from genlab.report.events import accumulator
+
     size_guidance = {
         ea.SCALARS: 0,  # 0: keep every point
         ea.IMAGES: 1,  # a reservoir of 1 keeps the latest
@@ -76,8 +75,7 @@ def _read_tensorboard(tb_dir: Path) -> Curves:
         ea.COMPRESSED_HISTOGRAMS: 1,
         ea.TENSORS: 1,
     }
-    acc = ea.EventAccumulator(str(tb_dir), size_guidance=size_guidance)
-    acc.Reload()
+    acc = accumulator(tb_dir, size_guidance)
     tags = acc.Tags()
     curves = Curves(source="tensorboard")
     for tag in tags.get(ea.SCALARS, []):
@@ -113,17 +111,17 @@ def _read_csv(path: Path) -> Curves:
     return curves
 
 
-def read_all(run_dirs: list[Path], jobs: int | None = None) -> list[Curves]:
-    """:func:`read_curves` of every run dir, in order; ``jobs`` worker processes (None: one per core)."""
-    jobs = jobs or os.cpu_count() or 1
+def read_all(run_dirs: list[Path], jobs: int = 1) -> list[Curves]:
+    """:func:`read_curves` of every run dir, in order; in ``jobs`` worker processes when more than one.
+
+    Reading takes ~25 ms for a 3000-step run (scripts/bench_report.py), so workers, which take about a second
+    to start, only pay off for sweeps of long runs on many cores.
+    """
     jobs = min(jobs, len(run_dirs))
-    if jobs <= 1 or len(run_dirs) < PARALLEL_FROM:
+    if jobs <= 1:
         return [read_curves(p) for p in run_dirs]
     # forkserver: workers do not inherit this process's threads or open files (fork can deadlock with them)
     context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(["genlab.report.scalars", "genlab.report.events"])
     with ProcessPoolExecutor(jobs, mp_context=context) as pool:
         return list(pool.map(read_curves, run_dirs, chunksize=max(1, len(run_dirs) // (4 * jobs))))
-
-
-def is_number(value: float | None) -> bool:
-    return value is not None and not math.isnan(value)

@@ -121,7 +121,7 @@ def optuna_section(
             fig = first_axes(result).figure
             fig.set_size_inches(*size)
             fig.set_dpi(96)
-            section.figures.append((caption, figure_uri(fig)))
+            section.figures.append((caption, figure_uri(fig, tight=True)))
             plt.close(fig)
     return section
 
