@@ -87,7 +87,11 @@ class Run:
         return int(self.path.name) if self.path.name.isdigit() else None
 
     def rerun_command(self) -> str:
-        return " ".join(["genlab", "train", *(shlex.quote(o) for o in self.overrides)])
+        """A new run with the same settings (what ``resume=`` added to a continued run is left out)."""
+        fresh = [
+            o for o in self.overrides if not o.lstrip("+").startswith(("resume=", "ckpt_path=", "hydra."))
+        ]
+        return " ".join(["genlab", "train", *(shlex.quote(o) for o in fresh)])
 
     def resume_command(self) -> str:
         return f"genlab train resume={shlex.quote(str(self.path))}"
@@ -268,8 +272,11 @@ def _read_status(run: Run) -> None:
         updated = datetime.now().astimezone()
         if not _holder_alive(run.path):
             run.notes.append("no live process holds this run (killed?)")
-    if started and updated and updated >= started:
-        run.wall_s = (updated - started).total_seconds()
+    try:
+        if started and updated and updated >= started:
+            run.wall_s = (updated - started).total_seconds()
+    except TypeError:  # one time with a UTC offset, one without: not comparable
+        pass
 
 
 def _holder_alive(path: Path) -> bool:
@@ -327,6 +334,7 @@ def _read_eval(run: Run) -> None:
 
 
 def _read_health(run: Run) -> None:
+    """``health.json`` (written by the health monitor), its detectors reduced to the fields the page shows."""
     record = _read(run, run.path / HEALTH_NAME, _json)
     if record is None:
         return
@@ -334,7 +342,20 @@ def _read_health(run: Run) -> None:
     if not isinstance(detectors, list) or not all(isinstance(d, dict) for d in detectors):
         run.notes.append(f"{HEALTH_NAME} has no list of detectors")
         return
-    run.health = record
+    step = lambda v: v if isinstance(v, int) and not isinstance(v, bool) else None  # noqa: E731
+    run.health = {
+        "healthy": record.get("healthy"),
+        "detectors": [
+            {
+                "name": _one_line(d.get("name", "?"), 60),
+                "fired": d.get("fired") is True,
+                "first_step": step(d.get("first_step")),
+                "last_step": step(d.get("last_step")),
+                "message": _one_line(d.get("message", ""), 1000),
+            }
+            for d in detectors
+        ],
+    }
 
 
 def health_summary(run: Run) -> str:
