@@ -2,7 +2,7 @@
 TensorBoard's own Rust data server checksums them by default.
 
 Without TensorFlow installed, tensorboard reads records through a pure-Python CRC-32C of every byte; for a
-run's event files (mostly PNG image grids) that is ~95% of the reading time, about 5 MB/s. The Rust data
+run's event files (mostly PNG image grids) that is ~95% of the reading time in a profile. The Rust data
 server (``tensorboard --load_fast``) checks each record's length always and its payload only when the
 payload does not parse (its ``--no-checksum`` default). :class:`ChecksumOnFailureLoader` does the same, and
 everything else stays tensorboard's: ``event_pb2`` parses the events, the EventAccumulator keeps the scalars

@@ -45,6 +45,9 @@ def analyse(board: Leaderboard) -> list[SweepSection]:
     metric = board.ranking.metric
     sections = []
     for sweep_dir, rows in groups(board):
+        scored = [r for r in rows if r.metric is not None and math.isfinite(r.metric)]
+        if sweep_dir is None and len(scored) < 2:
+            continue  # separate runs with nothing to compare: the leaderboard says it all
         title = str(sweep_dir) if sweep_dir else "runs outside a sweep"
         keys = [k for k in board.setting_keys if len({r.settings[k] for r in rows}) > 1]
         if sweep_dir is not None and is_optuna(rows):
