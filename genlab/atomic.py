@@ -13,8 +13,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-import torch
-
 from genlab.rundir import output_mode
 
 
@@ -37,6 +35,8 @@ def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:
 
 def save_atomic(obj: Any, path: str | Path) -> None:
     """``torch.save(obj)`` to ``path``, atomically."""
+    import torch  # here, not at the top: commands that write no tensors (genlab report) do not load torch
+
     write_atomic(path, lambda f: torch.save(obj, f))
 
 

@@ -53,13 +53,27 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
     "eval": ("eval", eval_task, "evaluate a checkpoint (FID/KID/IS, PRDC, NLL, modes)"),
 }
 
-USAGE = "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...]"
+
+def report_command(args: list[str]) -> int:
+    from genlab.report.command import main as report
+
+    return report(args)
+
+
+# subcommands that are not Hydra apps (they take positional paths): name -> (entry, help line)
+PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "report": (report_command, "compare runs and sweeps in one HTML page (+ leaderboard.csv, report.md)"),
+}
+
+USAGE = "usage: genlab {train,sample,eval,report} [--debug] [-m] [--cfg job] [key=value ...]"
 
 
 def print_help() -> None:
     print(f"genlab {__version__}: config-driven experiments for generative image models (GANs, VAEs)\n")
     print(USAGE + "\n\ncommands:")
     for name, (_, _, text) in COMMANDS.items():
+        print(f"  {name:<8} {text}")
+    for name, (_, text) in PLAIN_COMMANDS.items():
         print(f"  {name:<8} {text}")
     print("\n`genlab <command> --help` lists that command's config groups and keys.")
     print("Examples: genlab train model=vae dataset=mnist | genlab train -m optimizer.lr=1e-4,2e-4")
@@ -312,10 +326,18 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab {__version__}")
         return 0
     command, args = argv[0], argv[1:]
-    if command not in COMMANDS:
-        fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
+    if command not in COMMANDS and command not in PLAIN_COMMANDS:
+        known = ", ".join([*COMMANDS, *PLAIN_COMMANDS])
+        fail("", f"unknown command {command!r}; choose one of: {known} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
     args = [a for a in args if a != "--debug"]
+    if command in PLAIN_COMMANDS:
+        try:
+            return PLAIN_COMMANDS[command][0](args)
+        except GenlabError as e:
+            if debug:
+                raise
+            fail(command, str(e), e.exit_code)
     try:
         check_output_paths(args)
         if command == "train" and not any(a in ("--cfg", "-c", "--help", "-h", "--hydra-help") for a in args):
