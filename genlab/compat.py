@@ -25,3 +25,12 @@ def logs_kept_this_step(trainer: Any) -> bool:
     """Lightning's own criterion for whether metrics logged in this training step are kept
     (``trainer.log_every_n_steps``)."""
     return bool(trainer._logger_connector.should_update_logs)
+
+
+def set_event_loader(accumulator: Any, watcher: Any) -> bool:
+    """Make a tensorboard ``EventAccumulator`` read its event files through ``watcher`` (it takes no loader
+    argument; it reads through this attribute). False, and nothing changed, where the attribute is gone."""
+    if not hasattr(accumulator, "_generator"):
+        return False
+    accumulator._generator = watcher
+    return True

@@ -68,3 +68,20 @@ def test_summary_file_writer_writes_raw_summaries(tmp_path):
     acc = EventAccumulator(str(tmp_path))
     acc.Reload()
     assert "_hparams_/session_start_info" in acc.PluginTagToContent("hparams")
+
+
+def test_event_accumulator_reads_through_the_loader_it_is_given(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.compat.proto.event_pb2 import Event
+    from tensorboard.compat.proto.summary_pb2 import Summary
+
+    from genlab.compat import set_event_loader
+
+    class Watcher:
+        def Load(self):
+            yield Event(step=7, summary=Summary(value=[Summary.Value(tag="val/x", simple_value=0.5)]))
+
+    acc = EventAccumulator(str(tmp_path))  # an empty dir: whatever it reads comes from the watcher
+    assert set_event_loader(acc, Watcher())
+    acc.Reload()
+    assert [(e.step, e.value) for e in acc.Scalars("val/x")] == [(7, 0.5)]

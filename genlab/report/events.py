@@ -72,14 +72,13 @@ def accumulator(tb_dir: Path, size_guidance: dict[str, int]):
     from tensorboard.backend.event_processing import directory_watcher, io_wrapper
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+    from genlab.compat import set_event_loader
+
     acc = EventAccumulator(str(tb_dir), size_guidance=size_guidance)
-    # EventAccumulator takes no loader argument; it reads through this attribute (tests/test_report.py checks
-    # the result equals tensorboard's own reading). Were it gone, tensorboard's slower reader is used as is.
-    if hasattr(acc, "_generator"):
-        acc._generator = directory_watcher.DirectoryWatcher(
-            str(tb_dir), ChecksumOnFailureLoader, io_wrapper.IsSummaryEventsFile
-        )
-    else:
+    watcher = directory_watcher.DirectoryWatcher(
+        str(tb_dir), ChecksumOnFailureLoader, io_wrapper.IsSummaryEventsFile
+    )
+    if not set_event_loader(acc, watcher):  # tests/test_report.py checks both readers give the same result
         log.debug("tensorboard's EventAccumulator changed: reading event files with its own (slower) reader")
     acc.Reload()
     return acc
