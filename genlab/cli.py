@@ -19,6 +19,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
+from genlab.config.help import register_resolver
 from genlab.errors import GenlabError, RunInterrupted
 from genlab.hydra_context import in_sweep
 from genlab.quiet import quiet
@@ -313,6 +314,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, args = argv[0], argv[1:]
     quiet()
+    register_resolver()  # ${genlab_keys:...} in the --help templates
     if command not in COMMANDS:
         fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
