@@ -9,6 +9,7 @@ takes longer than ``FIRST_PROGRESS`` seconds; ``Phases.off()`` prints nothing (m
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sized
 from contextlib import contextmanager
@@ -31,7 +32,10 @@ def duration(seconds: float) -> str:
 
 
 class Progress:
-    """Counts work done in one phase and logs ``done/total unit (pct), rate, time left`` now and then."""
+    """Counts work done in one phase and logs ``done/total unit (pct), rate, time left`` now and then.
+
+    Lines come from :meth:`update` and, between updates, from a heartbeat thread, so a loop whose single
+    iterations take minutes still reports at least every ``every`` seconds (``every`` >= 1)."""
 
     def __init__(
         self,
@@ -49,15 +53,34 @@ class Progress:
         self.lines = 0
         self.start = clock()
         self.next_line = self.start + first
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._heartbeat: threading.Thread | None = None
+        if emit is not None and every >= 1:
+            self._heartbeat = threading.Thread(target=self._beat, name="genlab-progress", daemon=True)
+            self._heartbeat.start()
 
     def update(self, n: int = 1) -> None:
         self.done += n
-        now = self.clock()
-        if self.emit is None or now < self.next_line:
-            return
-        self.next_line = now + self.every
-        self.lines += 1
-        self.emit(self.line(now))
+        self._maybe_emit()
+
+    def _maybe_emit(self) -> None:
+        with self._lock:
+            now = self.clock()
+            if self.emit is None or now < self.next_line:
+                return
+            self.next_line = now + self.every
+            self.lines += 1
+            self.emit(self.line(now))
+
+    def _beat(self) -> None:
+        while not self._stop.wait(min(self.every, 5.0)):
+            self._maybe_emit()
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._heartbeat is not None:
+            self._heartbeat.join()
 
     def line(self, now: float) -> str:
         elapsed = max(now - self.start, 1e-9)
@@ -118,7 +141,10 @@ class Phases:
             self.info(f"{name} ..." + (f" ({total} {unit})" if total else ""))
         emit = self.info if self.enabled else None
         progress = Progress(emit, name, total, unit, self.clock, every, first)
-        yield progress
+        try:
+            yield progress
+        finally:
+            progress.close()
         if self.announce or progress.lines:
             self.info(f"{name} done in {duration(self.clock() - progress.start)}")
 
