@@ -212,7 +212,7 @@ def clean(args: list[str], now: float | None = None) -> int:
     print(f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}/ ({human_size(sum(r.size for r in runs))})")
     if runs:
         width = max(len(str(r.path)) for r in runs)
-        print(f"  {'action':<7} {'status':<11} {'size':>9} {'age':>7}  {'run':<{width}}")
+        print(f"  {'action':<7} {'status':<11} {'size':>9} {'age':>7}  run")
         picked = {id(r) for r in chosen}
         for run in runs:
             action = "delete" if id(run) in picked else "keep"

@@ -138,9 +138,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     )
     skipped = [name for names in plan.skipped.values() for name in names]
     log.info(
-        "evaluating %s: %d generated samples, %d real (%s split), metrics %s%s",
+        "evaluating %s: %s%d real (%s split), metrics %s%s",
         command.ckpt,
-        plan.generated,
+        f"{plan.generated} generated samples vs " if plan.generated else "",
         len(plan.reference.samples),
         ecfg.split,
         ", ".join(plan.names),

@@ -102,9 +102,10 @@ def test_all_and_older_than(outputs, live, capsys):
     code, out, _ = clean(capsys, "--output-dir", str(outputs), "--all", "--older-than", "365", "--yes")
     assert code == 0
     assert "deleted 1 run " in out and not (outputs / "runs" / "old_finished").exists()
-    code, out, _ = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
-    assert code == 0
-    assert {run.path.name for run in find_runs(outputs)} == {"live"}  # in use: never deleted
+    code, out, err = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
+    assert code == 0 and err == ""
+    assert listed(out)["live"] == ("keep", "running")  # in use: never selected, never deleted
+    assert {run.path.name for run in find_runs(outputs)} == {"live"}
 
 
 def test_status_choice_and_a_sweep_that_keeps_a_job(outputs, capsys):
