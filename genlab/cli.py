@@ -8,7 +8,6 @@ stderr and exit code 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceb
 
 from __future__ import annotations
 
-import importlib
 import logging
 import os
 import sys
@@ -55,10 +54,17 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
     "eval": ("eval", eval_task, "evaluate a checkpoint (FID/KID/IS, PRDC, NLL, modes)"),
 }
 
-# subcommands that are not Hydra apps: name -> (module whose main(args) returns the exit code, help line)
-PLAIN_COMMANDS: dict[str, tuple[str, str]] = {
+
+def clean_command(args: list[str]) -> int:
+    from genlab.clean import main as clean_main
+
+    return clean_main(args)
+
+
+# subcommands that are not Hydra apps: name -> (function of the arguments returning the exit code, help line)
+PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "clean": (
-        "genlab.clean",
+        clean_command,
         "list run directories (status, size, age); delete failed or old ones with --yes",
     ),
 }
@@ -327,7 +333,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     command, args = argv[0], argv[1:]
     if command in PLAIN_COMMANDS:
-        code = importlib.import_module(PLAIN_COMMANDS[command][0]).main(args)
+        code = PLAIN_COMMANDS[command][0](args)
         if code:
             raise SystemExit(code)
         return 0
