@@ -19,8 +19,10 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
+from genlab.config.help import register_resolver
 from genlab.errors import GenlabError, RunInterrupted
 from genlab.hydra_context import in_sweep, register_resolvers
+from genlab.quiet import quiet
 
 log = logging.getLogger("genlab")
 
@@ -60,12 +62,25 @@ def report_command(args: list[str]) -> int:
     return report(args)
 
 
-# subcommands that are not Hydra apps (they take positional paths): name -> (entry, help line)
+def clean_command(args: list[str]) -> int:
+    from genlab.clean import main as clean_main
+
+    return clean_main(args)
+
+
+# subcommands that are not Hydra apps: name -> (function of the arguments returning the exit code, help line)
 PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "report": (report_command, "compare runs and sweeps in one HTML page (+ leaderboard.csv, report.md)"),
+    "clean": (
+        clean_command,
+        "list run directories (status, size, age); delete failed or old ones with --yes",
+    ),
 }
 
-USAGE = "usage: genlab {train,sample,eval,report} [--debug] [-m] [--cfg job] [key=value ...]"
+USAGE = (
+    "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...]\n"
+    "       genlab report <run or sweep dir> ... [out=<page.html>] | genlab clean [options]"
+)
 
 
 def print_help() -> None:
@@ -326,6 +341,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab {__version__}")
         return 0
     command, args = argv[0], argv[1:]
+    quiet()
+    register_resolver()  # ${genlab_keys:...} in the --help templates
     if command not in COMMANDS and command not in PLAIN_COMMANDS:
         known = ", ".join([*COMMANDS, *PLAIN_COMMANDS])
         fail("", f"unknown command {command!r}; choose one of: {known} (genlab --help)")
