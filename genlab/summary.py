@@ -51,6 +51,6 @@ def summary_lines(run_dir: Path, metrics: dict[str, Any], monitor: str | None, e
     lines.append(f"  run dir: {run_dir}")
     lines.append(f"  next:    {tensorboard_command(run_dir)}  (curves and image grids)")
     if last.is_file():
-        lines.append(f"           genlab sample ckpt={last} out={run_dir}/samples/more.png")
+        lines.append(f"           genlab sample ckpt={last} n=64")
         lines.append(f"           genlab eval ckpt={last}")
     return lines
