@@ -38,5 +38,5 @@ bench: $(STAMP)  ## throughput benchmark: genlab vs plain PyTorch vs a PIL DataL
 clean-runs: $(STAMP)  ## list runs under outputs/ (status, size, age) and what would be deleted; ARGS=--yes deletes
 	$(BIN)/genlab clean $(ARGS)
 
-clean:
-	rm -rf outputs/runs outputs/multirun .pytest_cache
+clean:  ## caches only; runs are deleted with make clean-runs (it never deletes a live run)
+	rm -rf .pytest_cache build *.egg-info

@@ -30,6 +30,7 @@ from genlab.models.capabilities import Sampler
 from genlab.phases import Phases
 from genlab.resources import require_memory
 from genlab.sample import check_writable, command_config
+from genlab.threads import use_threads
 
 log = logging.getLogger("genlab")
 
@@ -90,12 +91,16 @@ class EvalCommand:
     ckpt: str | None = None  # a checkpoint written by genlab train (required)
     # report file; null: eval.json beside the checkpoint
     out: str | None = None
+    # CPU threads for torch (null: the cores free when the command starts)
+    threads: int | None = None
     eval: EvalConfig = field(default_factory=EvalConfig)
     task: str = "eval"
 
     def __post_init__(self) -> None:
         require(bool(self.ckpt), "ckpt is required: genlab eval ckpt=<run dir>/checkpoints/last.ckpt")
         require(self.out is None or bool(self.out.strip()), "out is empty; pass a file name or null")
+        if self.threads is not None:
+            check_at_least("threads", self.threads, 1, 1)
 
     @property
     def report_path(self) -> Path:
@@ -105,6 +110,7 @@ class EvalCommand:
 def evaluate(cfg: DictConfig) -> dict[str, Any]:
     """Evaluate ``cfg.ckpt``; return the report written to ``eval.json``."""
     command = command_config(EvalCommand, cfg)
+    use_threads(command.threads)
     ecfg = command.eval
     device = ecfg.torch_device()
     out = command.report_path

@@ -63,9 +63,13 @@ class RunTensorBoardLogger(TensorBoardLogger):
 class TensorBoardConfig:
     """``logger.tensorboard``: event files in ``<save_dir>/<name>`` (one TensorBoard run per genlab run)."""
 
+    # directory holding the TensorBoard run
     save_dir: str = "."
+    # TensorBoard run folder under save_dir
     name: str = "tensorboard"
+    # sub-folder per version ('': none, one run per genlab run)
     version: str = ""
+    # Lightning's placeholder hp_metric in the HParams tab
     default_hp_metric: bool = False
 
     def __post_init__(self) -> None:
@@ -83,8 +87,11 @@ class TensorBoardConfig:
 class CSVConfig:
     """``logger.csv``: ``<save_dir>/<name>/metrics.csv``."""
 
+    # directory holding the CSV folder
     save_dir: str = "."
+    # folder name under save_dir
     name: str = "csv"
+    # sub-folder per version ('': none)
     version: str = ""
 
     def __post_init__(self) -> None:

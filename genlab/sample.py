@@ -20,6 +20,7 @@ from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
 from genlab.phases import Phases, Progress
 from genlab.resources import require_memory
+from genlab.threads import use_threads
 
 log = logging.getLogger("genlab")
 MODES = ("prior", "reconstruct", "interpolate")
@@ -47,6 +48,8 @@ class SampleConfig:
     split: str = "test"
     # auto | cpu | cuda | cuda:N
     device: str = "auto"
+    # CPU threads for torch (null: the cores free when the command starts)
+    threads: int | None = None
     task: str = "sample"
 
     def __post_init__(self) -> None:
@@ -57,6 +60,8 @@ class SampleConfig:
             f"out={self.out}: the file must end in .png (grid) or .npy (raw array)",
         )
         check_seed("seed", self.seed, 0)
+        if self.threads is not None:
+            check_at_least("threads", self.threads, 1, 1)
         check_choice("mode", self.mode, MODES)
         if self.nrow is not None:
             check_at_least("nrow", self.nrow, 1, 8)
@@ -154,6 +159,7 @@ def default_out(cfg: SampleConfig) -> Path:
 
 def sample(cfg: DictConfig) -> str:
     scfg = command_config(SampleConfig, cfg)
+    use_threads(scfg.threads)
     device = pick_device(scfg.device)
     out = Path(scfg.out) if scfg.out else default_out(scfg)
     check_writable(out, "out")

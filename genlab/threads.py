@@ -35,6 +35,15 @@ def busy_cores(samples: int = 5, interval_s: float = 0.02, stat: str = "/proc/st
     return float(sorted(readings)[len(readings) // 2])
 
 
+def use_threads(threads: int | None, processes: int = 1) -> int:
+    """Set torch's CPU threads to ``threads``, or to :func:`default_threads` when it is None; return it."""
+    import torch
+
+    chosen = threads or default_threads(processes)
+    torch.set_num_threads(chosen)
+    return chosen
+
+
 def default_threads(processes: int = 1, cores: int | None = None, busy: float | None = None) -> int:
     """Threads per process: the free cores shared among this run's processes, at least one."""
     cores = usable_cores() if cores is None else cores

@@ -34,6 +34,7 @@ from genlab.callbacks.lifecycle import (
     RngState,
     RunRecordWriter,
 )
+from genlab.callbacks.summary import ModelSummary
 from genlab.checkpoint import read_checkpoint, run_record, stored_run
 from genlab.config.run import RunConfig, resolve_run
 from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
@@ -42,7 +43,7 @@ from genlab.loggers import RunTensorBoardLogger
 from genlab.resources import check_run_fits
 from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
 from genlab.summary import summary_lines
-from genlab.threads import default_threads
+from genlab.threads import use_threads
 
 log = logging.getLogger("genlab")
 # Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)
@@ -169,6 +170,8 @@ def build_callbacks(run: RunConfig) -> list[pl.Callback]:
             continue
         if cls is ProgressBar and not run.trainer.enable_progress_bar:
             continue
+        if cls is ModelSummary and not run.trainer.enable_model_summary:
+            continue
         callbacks.append(cls(config))
     return callbacks
 
@@ -248,8 +251,7 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
     pl.seed_everything(run.seed, workers=True)
     started = time.monotonic()
     per_node = (run.trainer.world_size() or run.trainer.num_nodes) // run.trainer.num_nodes
-    threads = run.settings.threads or default_threads(processes=per_node)
-    torch.set_num_threads(threads)
+    threads = use_threads(run.settings.threads, processes=per_node)
     chosen = "" if run.settings.threads else " (the cores free now; threads=N sets it)"
     log.info("%storch threads: %d%s", job_tag(), threads, chosen)
     if resume is not None:

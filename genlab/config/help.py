@@ -23,52 +23,7 @@ from omegaconf import OmegaConf
 RESOLVER = "genlab_keys"
 MAX_VALUE = 32  # characters of a value shown before it is cut
 
-# Fields of typed configs in modules whose owners have not written their comments yet: the meaning of each
-# such key, until the comment sits on the field itself (then delete the entry; tests/test_help.py keeps
-# every key documented one way or the other).
-PENDING: dict[str, dict[str, str]] = {
-    "TrainerConfig": {
-        "accelerator": "auto | cpu | gpu | cuda | mps",
-        "devices": "a count (-1: all), auto, or a list of device indices",
-        "strategy": "auto, ddp, ddp_spawn, ... (Lightning's strategy names)",
-        "num_nodes": "machines taking part (DDP)",
-        "precision": "32-true | 16-mixed | bf16-mixed | 16-true | bf16-true | 64-true",
-        "max_epochs": "stop after this many epochs (-1: no limit, max_steps decides)",
-        "check_val_every_n_epoch": "validate every N epochs instead (null: val_check_interval decides)",
-        "limit_val_batches": "validation batches per round (a count, or a fraction of the split)",
-        "log_every_n_steps": "scalars to the loggers every N training iterations",
-        "num_sanity_val_steps": "validation batches run before training starts (0: none)",
-        "deterministic": "deterministic torch algorithms (slower; reproducible on GPU)",
-        "benchmark": "cudnn.benchmark: pick the fastest convolution algorithms (GPU)",
-        "enable_progress_bar": "the progress bar on a terminal (progress lines otherwise)",
-        "enable_checkpointing": "write checkpoints (callbacks.model_checkpoint)",
-        "enable_model_summary": "the model summary at the start",
-        "sync_batchnorm": "synchronize BatchNorm statistics across DDP processes",
-        "gradient_clip_val": "clip gradients to this norm (null: off; GANs: model.grad_clip)",
-        "accumulate_grad_batches": "accumulate gradients over N batches per optimizer step",
-    },
-    "PathsConfig": {
-        "data_dir": "datasets and their caches ($GENLAB_DATA_DIR, default data/)",
-        "output_dir": "root of every run directory (runs/, multirun/)",
-        "run_dir": "this run's directory (Hydra's output dir)",
-    },
-    "RunSettings": {
-        "seed": "seeds torch, numpy and python (and the dataset's sampling)",
-        "resume": "a run directory to continue in place from its last.ckpt",
-        "ckpt_path": "a checkpoint to continue from (an older one rewinds the run)",
-    },
-    "TensorBoardConfig": {
-        "save_dir": "directory holding the TensorBoard run",
-        "name": "TensorBoard run folder under save_dir",
-        "version": "sub-folder per version ('': none, one run per genlab run)",
-        "default_hp_metric": "Lightning's placeholder hp_metric in the HParams tab",
-    },
-    "CSVConfig": {
-        "save_dir": "directory holding the CSV folder",
-        "name": "folder name under save_dir",
-        "version": "sub-folder per version ('': none)",
-    },
-}
+
 # keys that are not the user's to set
 HIDDEN = {"train": {"task"}, "sample": {"task", "paths.run_dir"}, "eval": {"task", "paths.run_dir"}}
 
@@ -108,8 +63,7 @@ def field_help(cls: type, name: str) -> str:
     fields = {f.name: f for f in dataclasses.fields(cls)}
     if name in fields and fields[name].metadata.get("help"):
         return str(fields[name].metadata["help"])
-    pending = next((PENDING[k.__name__] for k in cls.__mro__ if k.__name__ in PENDING), {})
-    return field_comments(cls).get(name) or pending.get(name, "")
+    return field_comments(cls).get(name, "")
 
 
 def train_sections(cfg: dict[str, Any]) -> list[tuple[str, str, type | None, Any]]:

@@ -21,28 +21,45 @@ def strategies() -> tuple[str, ...]:
 class TrainerConfig:
     """The ``pytorch_lightning.Trainer`` arguments genlab exposes (``configs/trainer/*.yaml``)."""
 
+    # auto | cpu | gpu | cuda | mps
     accelerator: str = "auto"
     # a count (-1: all), "auto", or a list of device indices
     devices: Any = 1
+    # auto, ddp, ddp_spawn, ... (Lightning's strategy names)
     strategy: str = "auto"
+    # machines taking part (DDP)
     num_nodes: int = 1
+    # 32-true | 16-mixed | bf16-mixed | 16-true | bf16-true | 64-true
     precision: str = "32-true"
     # training iterations (one generator step for GANs)
     max_steps: int = 3000
+    # stop after this many epochs (-1: no limit, max_steps decides)
     max_epochs: int = -1
     # validate (and log image grids) every N training iterations, or a fraction of an epoch
     val_check_interval: Any = 500
+    # validate every N epochs instead (null: val_check_interval decides)
     check_val_every_n_epoch: int | None = None
+    # validation batches per round (a count, or a fraction of the split)
     limit_val_batches: Any = 10
+    # scalars to the loggers every N training iterations
     log_every_n_steps: int = 50
+    # validation batches run before training starts (0: none)
     num_sanity_val_steps: int = 0
+    # deterministic torch algorithms (slower; reproducible on GPU)
     deterministic: bool = False
+    # cudnn.benchmark: pick the fastest convolution algorithms (GPU)
     benchmark: bool = False
+    # the progress bar on a terminal (progress lines otherwise)
     enable_progress_bar: bool = True
+    # write checkpoints (callbacks.model_checkpoint)
     enable_checkpointing: bool = True
+    # the model summary at the start
     enable_model_summary: bool = True
+    # synchronize BatchNorm statistics across DDP processes
     sync_batchnorm: bool = False
+    # clip gradients to this norm (null: off; GANs: model.grad_clip)
     gradient_clip_val: float | None = None
+    # accumulate gradients over N batches per optimizer step
     accumulate_grad_batches: int = 1
 
     def __post_init__(self) -> None:
@@ -105,8 +122,11 @@ class TrainerConfig:
 class PathsConfig:
     """Every path genlab reads or writes (``configs/paths/default.yaml``)."""
 
+    # datasets and their caches ($GENLAB_DATA_DIR, default data/)
     data_dir: str = "data"
+    # root of every run directory (runs/, multirun/)
     output_dir: str = "outputs"
+    # this run's directory (Hydra's output dir)
     run_dir: str = "outputs/runs/run"
 
     def __post_init__(self) -> None:
@@ -120,12 +140,15 @@ class RunSettings:
     """The top-level keys of ``configs/train.yaml``."""
 
     task: str = "train"
+    # seeds torch, numpy and python (and the dataset's sampling)
     seed: int = 42
     # CPU threads for torch (null: the cores free when the run starts)
     threads: int | None = None
     # the metric train() returns (and a sweeper optimizes)
     optimized_metric: str | None = None
+    # a run directory to continue in place from its last.ckpt
     resume: str | None = None
+    # a checkpoint to continue from (an older one rewinds the run)
     ckpt_path: str | None = None
 
     def __post_init__(self) -> None:
