@@ -55,10 +55,24 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
 USAGE = "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...]"
 
 
+def health_tool(args: list[str]) -> int:
+    from genlab.health.command import health
+
+    return health(args)
+
+
+# subcommands that are not Hydra apps: name -> (function of the remaining arguments -> exit code, help line)
+TOOLS: dict[str, tuple[Callable[[list[str]], int], str]] = {
+    "health": (health_tool, "print the training-health verdicts of run directories"),
+}
+
+
 def print_help() -> None:
     print(f"genlab {__version__}: config-driven experiments for generative image models (GANs, VAEs)\n")
     print(USAGE + "\n\ncommands:")
     for name, (_, _, text) in COMMANDS.items():
+        print(f"  {name:<8} {text}")
+    for name, (_, text) in TOOLS.items():
         print(f"  {name:<8} {text}")
     print("\n`genlab <command> --help` lists that command's config groups and keys.")
     print("Examples: genlab train model=vae dataset=mnist | genlab train -m optimizer.lr=1e-4,2e-4")
@@ -311,8 +325,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab {__version__}")
         return 0
     command, args = argv[0], argv[1:]
+    if command in TOOLS:
+        try:
+            return TOOLS[command][0](args)
+        except GenlabError as e:
+            fail(command, str(e), e.exit_code)
     if command not in COMMANDS:
-        fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
+        fail("", f"unknown command {command!r}; choose one of: {', '.join([*COMMANDS, *TOOLS])} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
     args = [a for a in args if a != "--debug"]
     try:

@@ -7,6 +7,7 @@ graceful interruption) are always on and added by ``train()``.
 
 from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
 from genlab.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
+from genlab.callbacks.health import HealthConfig, HealthMonitor
 from genlab.callbacks.images import ImageGrids, ImageGridsConfig
 from genlab.callbacks.progress import ProgressBar, ProgressConfig
 from genlab.registry import Registry
@@ -18,6 +19,7 @@ CALLBACKS = Registry(
         "image_grids": ImageGrids,
         "progress": ProgressBar,
         "eval_metrics": EvalMetrics,
+        "health": HealthMonitor,
     },
 )
 
@@ -27,6 +29,8 @@ __all__ = [
     "CheckpointConfig",
     "EvalMetrics",
     "EvalMetricsConfig",
+    "HealthConfig",
+    "HealthMonitor",
     "ImageGrids",
     "ImageGridsConfig",
     "ProgressBar",

@@ -1,0 +1,322 @@
+"""The training health monitor: each detector on synthetic scalar windows, the advice's config keys, the
+health.json record and `genlab health`, and short real runs (healthy ones stay silent, broken presets are
+diagnosed)."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+
+import pytest
+import torch
+
+from genlab.callbacks.health import HealthConfig, plain_signals
+from genlab.errors import ConfigError, GenlabError
+from genlab.health.advice import advice
+from genlab.health.detectors import (
+    DiscriminatorWins,
+    ExplodingGradients,
+    LossDivergence,
+    ModeCollapse,
+    NonFinite,
+    PosteriorCollapse,
+    Sustained,
+    VanishingGradients,
+    Window,
+    fmt,
+)
+from genlab.health.diversity import diversity_ratio, feature_space, mean_pairwise_distance
+from genlab.health.record import Verdict, format_health, health_record, read_health, write_health
+from genlab.models.gan import GANConfig
+from genlab.models.vae import VAEConfig
+from genlab.optim import OptimizerConfig
+
+
+def feed(detector, series, every: int = 50):
+    """Observe ``series`` (a list of signal dicts) at steps every, 2*every, ...; (steps it fired at, last scalars)."""
+    fired, scalars = [], {}
+    for i, signals in enumerate(series, start=1):
+        scalars, finding = detector.observe(i * every, signals)
+        if finding is not None:
+            fired.append((i * every, finding))
+    return fired, scalars
+
+
+# ---- building blocks ---------------------------------------------------------------------------------
+def test_window_keeps_the_latest_steps_only():
+    w = Window(100)
+    for step in range(10, 210, 10):
+        w.add(step, float(step))
+    assert [s for s, _ in w.points] == list(range(110, 210, 10))
+    assert w.median() == 155.0
+    assert math.isnan(Window(5).median())
+
+
+def test_sustained_counts_steps_without_a_break():
+    held = Sustained()
+    assert [held.update(s, h) for s, h in [(0, True), (50, True), (100, False), (150, True), (300, True)]] == [
+        0,
+        50,
+        0,
+        0,
+        150,
+    ]
+
+
+def test_fmt_reads_like_a_person_writes():
+    assert fmt(0.987) == "0.987" and fmt(1e-4) == "1e-04" and fmt(123456.0) == "1.2e+05" and fmt(math.nan) == "nan"
+
+
+# ---- GAN detectors -----------------------------------------------------------------------------------
+def gan_step(acc: float, g: float = 1.0, d: float = 1.0, loss_d: float = 1.3, loss_g: float = 0.8):
+    return {
+        "d_acc_real": acc,
+        "d_acc_fake": acc,
+        "grad_norm_g": g,
+        "grad_norm_d": d,
+        "loss_d": loss_d,
+        "loss_g": loss_g,
+    }
+
+
+def test_d_wins_fires_once_a_full_window_shows_a_perfect_and_confident_d():
+    detector = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
+    # a healthy DCGAN: D is right on almost every sample but far from certain (loss_d 0.2)
+    healthy = [gan_step(0.99, loss_d=0.2)] * 10
+    winning = [gan_step(1.0, g=60.0, loss_d=1e-4, loss_g=12.0)] * 20
+    fired, scalars = feed(detector, healthy + winning)
+    # the window (500 steps) must be mostly winning: its medians cross at the 6th winning point
+    assert fired and fired[0][0] == 50 * 16
+    assert "D accuracy 1 and D loss 1e-04 over 500 steps, G grad norm 60" in fired[0][1]
+    assert scalars["d_accuracy"] == 1.0
+
+
+def test_d_wins_ignores_a_confident_start_and_single_blips():
+    early = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
+    series = [gan_step(1.0, loss_d=1e-3)] * 5 + [gan_step(0.9, loss_d=0.3)] * 30  # D wins the first 250 steps only
+    assert feed(early, series)[0] == []
+    blips = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
+    series = ([gan_step(1.0, loss_d=1e-4)] * 8 + [gan_step(0.6, loss_d=2.0)]) * 4  # a blip does not reset it
+    assert feed(blips, series)[0]
+
+
+def test_healthy_dcgan_numbers_do_not_look_like_d_wins():
+    """quickstart (healthy, measured): D accuracy ~1 but loss_d median ~0.2 -> silent."""
+    detector = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
+    series = [gan_step(1.0, loss_d=ld) for ld in (0.2, 0.01, 0.33, 0.6, 0.12, 0.25) * 10]
+    assert feed(detector, series)[0] == []
+
+
+def test_d_wins_is_silent_without_accuracy_signals():
+    detector = DiscriminatorWins(window=50, accuracy=0.5, loss_d=1.0)
+    assert feed(detector, [{"grad_norm_g": 1.0, "loss_d": 0.0}] * 10) == ([], {})
+
+
+def test_loss_divergence_fires_when_d_loss_runs_away_not_on_one_spike():
+    calm = [gan_step(0.7, loss_d=1.0 + 0.3 * (i % 3)) for i in range(20)]
+    spike = calm + [gan_step(0.7, loss_d=500.0)] + calm
+    assert feed(LossDivergence(limit=100), spike)[0] == []
+    running = calm + [gan_step(0.7, loss_d=-20.0 * i) for i in range(20)]  # an unbounded critic
+    fired, scalars = feed(LossDivergence(limit=100), running)
+    assert fired and fired[0][0] == 50 * (20 + 9) and "|loss_d| median 120" in fired[0][1]
+    assert scalars["loss_d_level"] > 100
+
+
+def test_exploding_gradients_fires_when_the_norm_leaves_its_usual_range():
+    detector = ExplodingGradients(window=500, spike=20)
+    usual = [gan_step(0.7, g=1.0 + 0.1 * (i % 2), d=2.0) for i in range(20)]
+    exploded = [gan_step(0.7, g=80.0 * (i + 1), d=2.0) for i in range(5)]
+    fired, scalars = feed(detector, usual + exploded)
+    assert fired and fired[0][0] == 50 * 23  # the median of the latest 5 crosses at the 3rd exploded value
+    assert "G grad norm 240 at step 1150" in fired[0][1] and "D grad" not in fired[0][1]
+    assert scalars["grad_spike_g"] > 20 and scalars["grad_spike_d"] == pytest.approx(1.0)
+
+
+def test_exploding_gradients_ignores_single_spikes_noise_and_a_falling_start():
+    detector = ExplodingGradients(window=500, spike=20)
+    series = [gan_step(0.7, g=g) for g in (100.0, 30.0, 5.0, 2.0)]  # large at first, then settling
+    series += [gan_step(0.7, g=1.0 + (i % 3)) for i in range(30)]
+    series += [gan_step(0.7, g=1e4)] + [gan_step(0.7, g=1.5)] * 10  # one odd batch
+    assert feed(detector, series)[0] == []
+
+
+def test_exploding_gradients_fires_on_inf_at_once():
+    fired, _ = feed(ExplodingGradients(window=500, spike=20), [{"grad_norm": math.inf}])
+    assert fired and "grad norm inf at step 50" in fired[0][1]
+
+
+def test_mode_collapse_on_a_diversity_drop_or_few_covered_modes():
+    detector = ModeCollapse(diversity=0.2, drop=0.5, modes_fraction=0.5, min_on_modes=0.3)
+    assert detector.observe(500, {"diversity": 0.9})[1] is None
+    scalars, finding = detector.observe(1000, {"diversity": 0.05})
+    assert "sample diversity 0.05 of the data's, down from 0.9" in finding and scalars["diversity"] == 0.05
+    modes = {"diversity": 0.5, "modes_covered": 2.0, "num_modes": 8.0, "hq_fraction": 0.8}
+    scalars, finding = detector.observe(1500, modes)
+    assert "2/8 modes covered by the 80% on-mode samples" in finding
+    assert scalars["modes_covered_fraction"] == 0.25
+    # an early generator whose samples are not on any mode yet is not collapsed
+    assert detector.observe(100, {**modes, "hq_fraction": 0.05})[1] is None
+
+
+def test_a_generator_that_has_not_spread_out_yet_is_not_collapsed():
+    detector = ModeCollapse(diversity=0.2, drop=0.5, modes_fraction=0.5, min_on_modes=0.3)
+    assert [detector.observe(s, {"diversity": d})[1] for s, d in ((100, 0.08), (200, 0.12), (300, 0.5))] == [None] * 3
+
+
+def test_nonfinite_names_the_values():
+    scalars, finding = NonFinite().observe(120, {"loss_d": math.nan, "loss_g": 1.0, "kl_per_dim": [0.1, math.inf]})
+    assert scalars == {"nonfinite": 1.0}
+    assert "loss_d=nan" in finding and "kl_per_dim" in finding and "step 120" in finding
+    assert NonFinite().observe(120, {"loss": 1.0}) == ({"nonfinite": 0.0}, None)
+
+
+# ---- VAE detectors -----------------------------------------------------------------------------------
+def vae_step(kl_dims, recon: float, units: float | None = None, grad: float = 10.0):
+    signals = {"kl_per_dim": list(kl_dims), "recon": recon, "grad_norm": grad}
+    signals["active_units"] = float(sum(k > 0.01 for k in kl_dims)) if units is None else units
+    return signals
+
+
+def test_posterior_collapse_needs_dead_latents_and_a_reconstruction_plateau():
+    dead = [1e-4] * 16
+    learning = [vae_step(dead, recon=200.0 - 2 * i) for i in range(40)]  # still improving: not (yet) collapse
+    assert feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), learning)[0] == []
+    plateau = [vae_step(dead, recon=200.0 + (i % 2)) for i in range(60)]
+    fired, scalars = feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), plateau)
+    assert fired and "0/16 latent dims active" in fired[0][1]
+    assert scalars["kl_active_dims"] == 0 and abs(scalars["recon_change"]) < 0.02
+
+
+def test_posterior_collapse_silent_while_latents_are_used():
+    used = [vae_step([0.5] * 8 + [1e-4] * 8, recon=100.0) for _ in range(80)]
+    fired, scalars = feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), used)
+    assert fired == [] and scalars["kl_active_dims"] == 8
+
+
+def test_vanishing_gradients_after_a_sustained_fall_from_the_peak():
+    detector = VanishingGradients(window=500, drop=1e-3)
+    series = [{"grad_norm": 10.0}] * 20 + [{"grad_norm": 1e-5}] * 30
+    fired, scalars = feed(detector, series)
+    assert fired and "vanishing gradients" in fired[0][1] and scalars["grad_decay"] < 1e-3
+    assert feed(VanishingGradients(window=500, drop=1e-3), [{"grad_norm": 10.0 / (i + 1)} for i in range(50)])[0] == []
+
+
+# ---- diversity ---------------------------------------------------------------------------------------
+def test_diversity_ratio_separates_collapsed_from_diverse_samples():
+    g = torch.Generator().manual_seed(0)
+    real = torch.randn(500, 2, generator=g)
+    spread = mean_pairwise_distance(feature_space(real))
+    assert diversity_ratio(torch.randn(500, 2, generator=g), spread) == pytest.approx(1.0, abs=0.1)
+    assert diversity_ratio(0.01 * torch.randn(500, 2, generator=g), spread) < 0.05
+    images = torch.rand(16, 1, 32, 32, generator=g)
+    assert feature_space(images).shape == (16, 64)
+    assert diversity_ratio(images[:1].repeat(16, 1, 1, 1), 1.0) == 0.0
+
+
+def test_plain_signals_copies_tensors_once_and_keeps_vectors():
+    out = plain_signals({"a": torch.tensor(1.5), "v": torch.tensor([1.0, 2.0]), "beta": 0.5})
+    assert out == {"a": 1.5, "v": [1.0, 2.0], "beta": 0.5}
+
+
+# ---- config, advice, record ----------------------------------------------------------------------------
+def test_health_config_rejects_out_of_range_thresholds():
+    HealthConfig()
+    with pytest.raises(ConfigError, match="callbacks.health.d_wins_accuracy=1.5"):
+        HealthConfig(d_wins_accuracy=1.5)
+    with pytest.raises(ConfigError, match="callbacks.health.window"):
+        HealthConfig(window=0)
+
+
+def test_each_family_gets_its_detectors():
+    names = lambda family: [d.name for d in HealthConfig().detectors(family)]  # noqa: E731
+    assert names("gan") == ["d_wins", "loss_divergence", "mode_collapse", "exploding_gradients", "nonfinite"]
+    assert names("vae") == ["posterior_collapse", "exploding_gradients", "vanishing_gradients", "nonfinite"]
+    assert names("classifier") == ["nonfinite"]
+
+
+def keys_named(text: str) -> list[str]:
+    return [word.split("=")[0] for word in text.replace(",", " ").split() if "=" in word]
+
+
+@pytest.mark.parametrize(
+    "family,config,detectors",
+    [
+        ("gan", GANConfig(), ["d_wins", "loss_divergence", "mode_collapse", "exploding_gradients", "nonfinite"]),
+        ("gan", GANConfig(loss="wgan", lr_d=1e-3, lr_g=1e-4, r1_gamma=1, diffaugment="color"), ["d_wins", "mode_collapse", "exploding_gradients"]),
+        ("vae", VAEConfig(beta=20), ["posterior_collapse", "exploding_gradients", "vanishing_gradients", "nonfinite"]),
+        ("vae", VAEConfig(likelihood="gaussian", binarize=False, gaussian_std=1e-3), ["exploding_gradients"]),
+    ],
+)
+def test_advice_names_only_real_config_keys(family, config, detectors):
+    allowed = {f"model.{f.name}" for f in dataclasses.fields(config)} | {
+        f"optimizer.{f.name}" for f in dataclasses.fields(OptimizerConfig)
+    }
+    for detector in detectors:
+        text = advice(detector, family, config, OptimizerConfig())
+        assert text.startswith("try ") and keys_named(text), text
+        assert set(keys_named(text)) <= allowed, text
+
+
+def test_advice_carries_this_runs_values():
+    text = advice("d_wins", "gan", GANConfig(lr_d=2e-3, lr_g=2e-5), OptimizerConfig())
+    assert "model.r1_gamma=1" in text and "model.lr_d=1e-05 (now 2e-03)" in text
+    assert "model.beta=1 (now 50)" in advice("posterior_collapse", "vae", VAEConfig(beta=50), OptimizerConfig())
+
+
+def test_health_json_round_trip_and_format(tmp_path):
+    fired = Verdict("d_wins")
+    assert fired.record(1200, "discriminator wins (...): try model.r1_gamma=1") is True
+    assert fired.record(3400, "again") is False
+    record = health_record("gan", [fired, Verdict("nonfinite")])
+    write_health(tmp_path, record)
+    back = read_health(tmp_path)
+    assert back == json.loads((tmp_path / "health.json").read_text())
+    assert back["healthy"] is False and back["version"] == 1 and back["family"] == "gan"
+    assert back["detectors"][0] == {
+        "name": "d_wins",
+        "fired": True,
+        "first_step": 1200,
+        "last_step": 3400,
+        "message": "discriminator wins (...): try model.r1_gamma=1",
+    }
+    assert back["detectors"][1] == {
+        "name": "nonfinite",
+        "fired": False,
+        "first_step": None,
+        "last_step": None,
+        "message": None,
+    }
+    lines = format_health(back)
+    assert lines[0] == "gan run: UNHEALTHY" and "FIRED  d_wins" in lines[1] and "steps 1200-3400" in lines[1]
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+@pytest.mark.parametrize("content", ["{", "[]", '{"version": 1, "detectors": [1]}', '{"version": 9, "detectors": []}'])
+def test_read_health_refuses_a_damaged_record_in_one_line(tmp_path, content):
+    (tmp_path / "health.json").write_text(content)
+    with pytest.raises(GenlabError, match="health.json"):
+        read_health(tmp_path)
+
+
+def test_health_warning_goes_through_the_genlab_logger_once(caplog):
+    from genlab.callbacks.health import HealthMonitor
+
+    class FakeTrainer:
+        global_step = 0
+        is_global_zero = True
+        loggers: list = []
+
+    monitor = HealthMonitor(HealthConfig(window=100))
+    monitor.detectors = HealthConfig(window=100).detectors("gan")
+    monitor.verdicts = {d.name: Verdict(d.name) for d in monitor.detectors}
+    trainer = FakeTrainer()
+    with caplog.at_level(logging.WARNING, logger="genlab"):
+        for step in range(50, 1000, 50):
+            trainer.global_step = step
+            monitor.observe(trainer, "step", gan_step(0.99, loss_d=1e-3))
+    warnings = [r.getMessage() for r in caplog.records if r.name == "genlab"]
+    assert len(warnings) == 1 and warnings[0].startswith("health: discriminator wins (D accuracy 0.99")
+    assert "try model.r1_gamma=1" not in warnings[0]  # no model config here: the finding alone
+    assert monitor.verdicts["d_wins"].first_step == 150 and monitor.verdicts["d_wins"].last_step == 950
