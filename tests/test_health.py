@@ -11,6 +11,8 @@ import math
 
 import pytest
 import torch
+from runs_util import RING_GAN, SHAPES_VAE, run_cli, short, tensorboard
+from stopper import interrupt_at
 
 from genlab.callbacks.health import HealthConfig, plain_signals
 from genlab.errors import ConfigError, GenlabError
@@ -142,9 +144,10 @@ def test_exploding_gradients_ignores_single_spikes_noise_and_a_falling_start():
     assert feed(detector, series)[0] == []
 
 
-def test_exploding_gradients_fires_on_inf_at_once():
-    fired, _ = feed(ExplodingGradients(window=500, spike=20), [{"grad_norm": math.inf}])
-    assert fired and "grad norm inf at step 50" in fired[0][1]
+@pytest.mark.parametrize("value", [math.inf, math.nan])
+def test_exploding_gradients_fires_on_an_overflowed_norm_at_once(value):
+    fired, _ = feed(ExplodingGradients(window=500, spike=20), [{"grad_norm": value}])
+    assert fired and f"grad norm {value} at step 50" in fired[0][1]
 
 
 def test_mode_collapse_on_a_diversity_drop_or_few_covered_modes():
@@ -168,7 +171,7 @@ def test_a_generator_that_has_not_spread_out_yet_is_not_collapsed():
 def test_nonfinite_names_the_values():
     scalars, finding = NonFinite().observe(120, {"loss_d": math.nan, "loss_g": 1.0, "kl_per_dim": [0.1, math.inf]})
     assert scalars == {"nonfinite": 1.0}
-    assert "loss_d=nan" in finding and "kl_per_dim" in finding and "step 120" in finding
+    assert finding == "non-finite values (kl_per_dim 1/2 non-finite, loss_d=nan at step 120)"
     assert NonFinite().observe(120, {"loss": 1.0}) == ({"nonfinite": 0.0}, None)
 
 
@@ -320,3 +323,102 @@ def test_health_warning_goes_through_the_genlab_logger_once(caplog):
     assert len(warnings) == 1 and warnings[0].startswith("health: discriminator wins (D accuracy 0.99")
     assert "try model.r1_gamma=1" not in warnings[0]  # no model config here: the finding alone
     assert monitor.verdicts["d_wins"].first_step == 150 and monitor.verdicts["d_wins"].last_step == 950
+
+
+def test_verdicts_survive_a_resume_through_the_callback_state():
+    from genlab.callbacks.health import HealthMonitor
+
+    class FakeModule:
+        family, config, optim_config = "gan", GANConfig(), OptimizerConfig()
+
+    before = HealthMonitor(HealthConfig())
+    before.setup(None, FakeModule(), "fit")
+    before.verdicts["d_wins"].record(1200, "discriminator wins")
+    state = before.state_dict()
+    assert json.loads(json.dumps(state)) == state  # plain data: checkpoints load with weights_only=True
+    after = HealthMonitor(HealthConfig())
+    after.load_state_dict(state)  # Lightning restores callback state after setup; either order works
+    after.setup(None, FakeModule(), "fit")
+    assert after.verdicts["d_wins"].fired and after.verdicts["d_wins"].first_step == 1200
+    assert not after.verdicts["nonfinite"].fired
+
+
+# ---- real runs through the CLI ----------------------------------------------------------------------------
+FAST = ["threads=1", "trainer.accelerator=cpu"]
+
+
+def train_run(capsys, run_dir, *overrides) -> tuple[int, str, dict | None]:
+    """``genlab train`` in-process: (exit code, stderr, health.json or None)."""
+    code, _, err = run_cli(capsys, "train", f"hydra.run.dir={run_dir}", *FAST, *overrides)
+    path = run_dir / "health.json"
+    return code, err, json.loads(path.read_text()) if path.is_file() else None
+
+
+def fired(record: dict) -> dict[str, int]:
+    """detector name -> first step, for the detectors that fired."""
+    return {d["name"]: d["first_step"] for d in record["detectors"] if d["fired"]}
+
+
+def health_lines(run_dir) -> list[str]:
+    log = run_dir / "train.log"
+    return [line for line in log.read_text().splitlines() if "health: " in line] if log.is_file() else []
+
+
+def test_a_short_gan_run_logs_health_scalars_and_ends_with_a_clean_record(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code, _, record = train_run(capsys, run_dir, *RING_GAN, *short(40, 20))
+    assert code == 0 and record is not None
+    assert record["family"] == "gan" and record["healthy"] is True and fired(record) == {}
+    assert [d["name"] for d in record["detectors"]] == [d.name for d in HealthConfig().detectors("gan")]
+    tags = tensorboard(run_dir).Tags()["scalars"]
+    for tag in ("health/d_accuracy", "health/loss_d_level", "health/nonfinite", "health/diversity"):
+        assert tag in tags, tags
+    assert "health/modes_covered_fraction" in tags  # the ring knows its modes
+    assert health_lines(run_dir) == []
+    code, out, err = run_cli(capsys, "health", str(run_dir))
+    assert code == 0 and err == ""
+    assert f"{run_dir}: gan run: healthy" in out and "ok     d_wins" in out
+
+
+def test_a_vae_run_logs_its_kl_signals_and_the_monitor_can_be_switched_off(tmp_path, capsys):
+    code, _, record = train_run(capsys, tmp_path / "on", *SHAPES_VAE, *short(8, 4))
+    assert code == 0 and record["family"] == "vae" and record["healthy"] is True
+    tags = tensorboard(tmp_path / "on").Tags()["scalars"]
+    assert {"health/kl_active_dims", "health/active_units", "train/grad_norm"} <= set(tags)
+    code, _, record = train_run(capsys, tmp_path / "off", *SHAPES_VAE, *short(8, 4), "callbacks.health.enabled=false")
+    assert code == 0 and record is None
+    assert not [t for t in tensorboard(tmp_path / "off").Tags()["scalars"] if t.startswith("health/")]
+
+
+def test_a_diverged_run_records_its_verdict_and_keeps_the_guards_behaviour(tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    code, err, record = train_run(capsys, run_dir, *SHAPES_VAE, *short(20, 10), "optimizer=sgd", "optimizer.lr=1e6")
+    assert code == 1 and err.startswith("genlab train: error: ") and err.count("\n") == 1
+    assert "training stopped" in err and "Traceback" not in err
+    assert json.loads((run_dir / "status.json").read_text())["status"] == "diverged"
+    assert record["healthy"] is False and "nonfinite" in fired(record)
+    verdict = next(d for d in record["detectors"] if d["name"] == "nonfinite")
+    assert "non-finite values" in verdict["message"] and "optimizer.lr" in verdict["message"]
+
+
+def test_an_interrupted_run_still_writes_health_json(tmp_path, capsys, monkeypatch):
+    interrupt_at(monkeypatch, 6)
+    code, _, record = train_run(capsys, tmp_path / "run", *RING_GAN, *short(40, 20))
+    assert code == 143 and record is not None and record["healthy"] is True
+
+
+@pytest.mark.parametrize("args", [["/nonexistent/run"], ["--bogus"]])
+def test_genlab_health_refuses_bad_input_in_one_line(capsys, args):
+    code, out, err = run_cli(capsys, "health", *args)
+    assert code == 2 and out == "" and err.startswith("genlab health: error: ") and err.count("\n") == 1
+
+
+def test_the_vae_exploding_preset_is_diagnosed(tmp_path, capsys, real_data_dir):
+    run_dir = tmp_path / "run"
+    code, err, record = train_run(capsys, run_dir, "experiment=health_vae_exploding", f"paths.data_dir={real_data_dir}")
+    assert code == 1 and "training stopped" in err  # the divergence guard still stops it
+    assert set(fired(record)) == {"exploding_gradients", "nonfinite"}
+    assert fired(record)["exploding_gradients"] <= 50
+    lines = health_lines(run_dir)
+    assert len(lines) == 2 and any("exploding gradients (grad norm nan" in line for line in lines)
+    assert any("model.grad_clip=100" in line for line in lines)

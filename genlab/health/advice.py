@@ -39,7 +39,7 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
                 "model.ema=true" if not model.ema else None,
             ],
             "exploding_gradients": [
-                "model.grad_clip=1" if model.grad_clip == 0 else f"model.grad_clip={fmt(model.grad_clip / 10)}",
+                "model.grad_clip=10" if model.grad_clip == 0 else f"model.grad_clip={fmt(model.grad_clip / 10)}",
                 "model.gp_lambda=10" if model.loss == "wgan" and model.gradient_penalty == 0 else None,
                 "model.spectral_norm=true" if not model.spectral_norm else None,
                 lower_lr,
@@ -71,10 +71,8 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
         }
     else:
         options = {}
-    options.setdefault(
-        "nonfinite",
-        [lower_lr, "model.grad_clip=1" if getattr(model, "grad_clip", 1) == 0 else None],
-    )
+    clip = "model.grad_clip=10" if family == "gan" else "model.grad_clip=100"
+    options.setdefault("nonfinite", [lower_lr, clip if getattr(model, "grad_clip", 1) == 0 else None])
     keys = [k for k in options.get(detector, [lower_lr]) if k]
     if len(keys) == 1:
         return f"try {keys[0]}"

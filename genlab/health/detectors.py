@@ -82,16 +82,18 @@ class NonFinite(Detector):
     name = "nonfinite"
 
     def observe(self, step, signals):
-        bad = {
-            k: v
-            for k, v in signals.items()
-            if not all(math.isfinite(x) for x in (v if isinstance(v, list | tuple) else [v]))
-        }
+        bad = []
+        for key, value in sorted(signals.items()):
+            if isinstance(value, list | tuple):
+                n = sum(not math.isfinite(x) for x in value)
+                if n:
+                    bad.append(f"{key} {n}/{len(value)} non-finite")
+            elif not math.isfinite(value):
+                bad.append(f"{key}={value}")
         scalars = {"nonfinite": float(bool(bad))}
         if not bad:
             return scalars, None
-        shown = ", ".join(f"{k}={v}" for k, v in sorted(bad.items()))
-        return scalars, f"non-finite values ({shown} at step {step})"
+        return scalars, f"non-finite values ({', '.join(bad)} at step {step})"
 
 
 class DiscriminatorWins(Detector):
@@ -156,9 +158,10 @@ class LossDivergence(Detector):
 
 class ExplodingGradients(Detector):
     """A gradient norm leaves its usual range: the median of its latest 5 logged values exceeds ``spike`` times
-    the highest median it had over any earlier ``window`` steps (an infinite norm counts at once). A median,
-    not a single value: one odd batch is not an explosion. Each ``grad_norm*`` signal (G and D, or the VAE's
-    one) is watched on its own."""
+    the highest median it had over any earlier ``window`` steps. A median, not a single value: one odd batch
+    is not an explosion. A non-finite norm (an overflowed gradient) counts at once: explosions that take
+    fewer steps than the logging interval are only ever seen that way. Each ``grad_norm*`` signal (G and D,
+    or the VAE's one) is watched on its own."""
 
     name = "exploding_gradients"
 
@@ -172,9 +175,11 @@ class ExplodingGradients(Detector):
         scalars, seen = {}, []
         for key in sorted(k for k in signals if k.startswith("grad_norm")):
             value = signals[key]
-            if math.isnan(value):
-                continue
             net = key.removeprefix("grad_norm").lstrip("_")
+            name = f"{net.upper()} " if net else ""
+            if not math.isfinite(value):
+                seen.append(f"{name}grad norm {value} at step {step}")
+                continue
             recent = self.recent.setdefault(key, deque(maxlen=MIN_POINTS))
             history = self.history.setdefault(key, Window(self.window))
             if len(recent) == recent.maxlen:  # the oldest recent value becomes history
@@ -187,8 +192,7 @@ class ExplodingGradients(Detector):
             ratio = level / peak if peak > 0 else math.nan
             if math.isfinite(ratio):
                 scalars[f"grad_spike_{net}" if net else "grad_spike"] = ratio
-            if math.isinf(value) or ratio > self.spike:
-                name = f"{net.upper()} " if net else ""
+            if ratio > self.spike:
                 seen.append(
                     f"{name}grad norm {fmt(value)} at step {step}"
                     + (f", recent median {fmt(ratio)}x its usual {fmt(peak)}" if math.isfinite(ratio) else "")
