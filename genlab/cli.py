@@ -331,7 +331,10 @@ def main(argv: list[str] | None = None) -> int:
         except GenlabError as e:
             fail(command, str(e), e.exit_code)
     if command not in COMMANDS:
-        fail("", f"unknown command {command!r}; choose one of: {', '.join([*COMMANDS, *TOOLS])} (genlab --help)")
+        fail(
+            "",
+            f"unknown command {command!r}; choose one of: {', '.join([*COMMANDS, *TOOLS])} (genlab --help)",
+        )
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
     args = [a for a in args if a != "--debug"]
     try:

@@ -58,7 +58,9 @@ def test_window_keeps_the_latest_steps_only():
 
 def test_sustained_counts_steps_without_a_break():
     held = Sustained()
-    assert [held.update(s, h) for s, h in [(0, True), (50, True), (100, False), (150, True), (300, True)]] == [
+    assert [
+        held.update(s, h) for s, h in [(0, True), (50, True), (100, False), (150, True), (300, True)]
+    ] == [
         0,
         50,
         0,
@@ -68,7 +70,12 @@ def test_sustained_counts_steps_without_a_break():
 
 
 def test_fmt_reads_like_a_person_writes():
-    assert fmt(0.987) == "0.987" and fmt(1e-4) == "1e-04" and fmt(123456.0) == "1.2e+05" and fmt(math.nan) == "nan"
+    assert (
+        fmt(0.987) == "0.987"
+        and fmt(1e-4) == "1e-04"
+        and fmt(123456.0) == "1.2e+05"
+        and fmt(math.nan) == "nan"
+    )
 
 
 # ---- GAN detectors -----------------------------------------------------------------------------------
@@ -97,7 +104,9 @@ def test_d_wins_fires_once_a_full_window_shows_a_perfect_and_confident_d():
 
 def test_d_wins_ignores_a_confident_start_and_single_blips():
     early = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
-    series = [gan_step(1.0, loss_d=1e-3)] * 5 + [gan_step(0.9, loss_d=0.3)] * 30  # D wins the first 250 steps only
+    series = [gan_step(1.0, loss_d=1e-3)] * 5 + [
+        gan_step(0.9, loss_d=0.3)
+    ] * 30  # D wins the first 250 steps only
     assert feed(early, series)[0] == []
     blips = DiscriminatorWins(window=500, accuracy=0.95, loss_d=0.05)
     series = ([gan_step(1.0, loss_d=1e-4)] * 8 + [gan_step(0.6, loss_d=2.0)]) * 4  # a blip does not reset it
@@ -155,21 +164,31 @@ def test_mode_collapse_on_a_diversity_drop_or_few_covered_modes():
     assert detector.observe(500, {"diversity": 0.9})[1] is None
     scalars, finding = detector.observe(1000, {"diversity": 0.05})
     assert "sample diversity 0.05 of the data's, down from 0.9" in finding and scalars["diversity"] == 0.05
-    modes = {"diversity": 0.5, "modes_covered": 2.0, "num_modes": 8.0, "hq_fraction": 0.8}
-    scalars, finding = detector.observe(1500, modes)
-    assert "2/8 modes covered by the 80% on-mode samples" in finding
+    detector = ModeCollapse(diversity=0.2, drop=0.5, modes_fraction=0.5, min_on_modes=0.3)
+    spread = {"diversity": 0.9, "modes_covered": 8.0, "num_modes": 8.0, "hq_fraction": 0.6}
+    assert detector.observe(500, spread)[1] is None
+    hopping = {"diversity": 0.5, "modes_covered": 2.0, "num_modes": 8.0, "hq_fraction": 0.8}
+    scalars, finding = detector.observe(1000, hopping)
+    assert "2/8 modes covered by the 80% on-mode samples, down from 8" in finding
     assert scalars["modes_covered_fraction"] == 0.25
-    # an early generator whose samples are not on any mode yet is not collapsed
-    assert detector.observe(100, {**modes, "hq_fraction": 0.05})[1] is None
+    # samples off every mode: not judged on modes
+    assert detector.observe(1500, {**hopping, "hq_fraction": 0.05})[1] is None
 
 
 def test_a_generator_that_has_not_spread_out_yet_is_not_collapsed():
     detector = ModeCollapse(diversity=0.2, drop=0.5, modes_fraction=0.5, min_on_modes=0.3)
-    assert [detector.observe(s, {"diversity": d})[1] for s, d in ((100, 0.08), (200, 0.12), (300, 0.5))] == [None] * 3
+    rounds = [(100, 0.08), (200, 0.12), (300, 0.5)]
+    assert [detector.observe(s, {"diversity": d})[1] for s, d in rounds] == [None] * 3
+    # grid_best at step 500 (measured): the EMA generator's blob sits on the grid's centre mode
+    grid = ModeCollapse(diversity=0.2, drop=0.5, modes_fraction=0.5, min_on_modes=0.3)
+    start = {"diversity": 0.0087, "modes_covered": 1.0, "num_modes": 25.0, "hq_fraction": 0.98}
+    assert grid.observe(500, start)[1] is None
 
 
 def test_nonfinite_names_the_values():
-    scalars, finding = NonFinite().observe(120, {"loss_d": math.nan, "loss_g": 1.0, "kl_per_dim": [0.1, math.inf]})
+    scalars, finding = NonFinite().observe(
+        120, {"loss_d": math.nan, "loss_g": 1.0, "kl_per_dim": [0.1, math.inf]}
+    )
     assert scalars == {"nonfinite": 1.0}
     assert finding == "non-finite values (kl_per_dim 1/2 non-finite, loss_d=nan at step 120)"
     assert NonFinite().observe(120, {"loss": 1.0}) == ({"nonfinite": 0.0}, None)
@@ -185,16 +204,23 @@ def vae_step(kl_dims, recon: float, units: float | None = None, grad: float = 10
 def test_posterior_collapse_needs_dead_latents_and_a_reconstruction_plateau():
     dead = [1e-4] * 16
     learning = [vae_step(dead, recon=200.0 - 2 * i) for i in range(40)]  # still improving: not (yet) collapse
-    assert feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), learning)[0] == []
+    assert (
+        feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), learning)[0]
+        == []
+    )
     plateau = [vae_step(dead, recon=200.0 + (i % 2)) for i in range(60)]
-    fired, scalars = feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), plateau)
+    fired, scalars = feed(
+        PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), plateau
+    )
     assert fired and "0/16 latent dims active" in fired[0][1]
     assert scalars["kl_active_dims"] == 0 and abs(scalars["recon_change"]) < 0.02
 
 
 def test_posterior_collapse_silent_while_latents_are_used():
     used = [vae_step([0.5] * 8 + [1e-4] * 8, recon=100.0) for _ in range(80)]
-    fired, scalars = feed(PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), used)
+    fired, scalars = feed(
+        PosteriorCollapse(window=500, kl_active=0.01, active_fraction=0.1, plateau=0.02), used
+    )
     assert fired == [] and scalars["kl_active_dims"] == 8
 
 
@@ -203,7 +229,10 @@ def test_vanishing_gradients_after_a_sustained_fall_from_the_peak():
     series = [{"grad_norm": 10.0}] * 20 + [{"grad_norm": 1e-5}] * 30
     fired, scalars = feed(detector, series)
     assert fired and "vanishing gradients" in fired[0][1] and scalars["grad_decay"] < 1e-3
-    assert feed(VanishingGradients(window=500, drop=1e-3), [{"grad_norm": 10.0 / (i + 1)} for i in range(50)])[0] == []
+    assert (
+        feed(VanishingGradients(window=500, drop=1e-3), [{"grad_norm": 10.0 / (i + 1)} for i in range(50)])[0]
+        == []
+    )
 
 
 # ---- diversity ---------------------------------------------------------------------------------------
@@ -246,9 +275,21 @@ def keys_named(text: str) -> list[str]:
 @pytest.mark.parametrize(
     "family,config,detectors",
     [
-        ("gan", GANConfig(), ["d_wins", "loss_divergence", "mode_collapse", "exploding_gradients", "nonfinite"]),
-        ("gan", GANConfig(loss="wgan", lr_d=1e-3, lr_g=1e-4, r1_gamma=1, diffaugment="color"), ["d_wins", "mode_collapse", "exploding_gradients"]),
-        ("vae", VAEConfig(beta=20), ["posterior_collapse", "exploding_gradients", "vanishing_gradients", "nonfinite"]),
+        (
+            "gan",
+            GANConfig(),
+            ["d_wins", "loss_divergence", "mode_collapse", "exploding_gradients", "nonfinite"],
+        ),
+        (
+            "gan",
+            GANConfig(loss="wgan", lr_d=1e-3, lr_g=1e-4, r1_gamma=1, diffaugment="color"),
+            ["d_wins", "mode_collapse", "exploding_gradients"],
+        ),
+        (
+            "vae",
+            VAEConfig(beta=20),
+            ["posterior_collapse", "exploding_gradients", "vanishing_gradients", "nonfinite"],
+        ),
         ("vae", VAEConfig(likelihood="gaussian", binarize=False, gaussian_std=1e-3), ["exploding_gradients"]),
     ],
 )
@@ -265,7 +306,9 @@ def test_advice_names_only_real_config_keys(family, config, detectors):
 def test_advice_carries_this_runs_values():
     text = advice("d_wins", "gan", GANConfig(lr_d=2e-3, lr_g=2e-5), OptimizerConfig())
     assert "model.r1_gamma=1" in text and "model.lr_d=1e-05 (now 2e-03)" in text
-    assert "model.beta=1 (now 50)" in advice("posterior_collapse", "vae", VAEConfig(beta=50), OptimizerConfig())
+    assert "model.beta=1 (now 50)" in advice(
+        "posterior_collapse", "vae", VAEConfig(beta=50), OptimizerConfig()
+    )
 
 
 def test_health_json_round_trip_and_format(tmp_path):
@@ -296,7 +339,9 @@ def test_health_json_round_trip_and_format(tmp_path):
     assert not list(tmp_path.glob(".*.tmp"))
 
 
-@pytest.mark.parametrize("content", ["{", "[]", '{"version": 1, "detectors": [1]}', '{"version": 9, "detectors": []}'])
+@pytest.mark.parametrize(
+    "content", ["{", "[]", '{"version": 1, "detectors": [1]}', '{"version": 9, "detectors": []}']
+)
 def test_read_health_refuses_a_damaged_record_in_one_line(tmp_path, content):
     (tmp_path / "health.json").write_text(content)
     with pytest.raises(GenlabError, match="health.json"):
@@ -385,14 +430,18 @@ def test_a_vae_run_logs_its_kl_signals_and_the_monitor_can_be_switched_off(tmp_p
     assert code == 0 and record["family"] == "vae" and record["healthy"] is True
     tags = tensorboard(tmp_path / "on").Tags()["scalars"]
     assert {"health/kl_active_dims", "health/active_units", "train/grad_norm"} <= set(tags)
-    code, _, record = train_run(capsys, tmp_path / "off", *SHAPES_VAE, *short(8, 4), "callbacks.health.enabled=false")
+    code, _, record = train_run(
+        capsys, tmp_path / "off", *SHAPES_VAE, *short(8, 4), "callbacks.health.enabled=false"
+    )
     assert code == 0 and record is None
     assert not [t for t in tensorboard(tmp_path / "off").Tags()["scalars"] if t.startswith("health/")]
 
 
 def test_a_diverged_run_records_its_verdict_and_keeps_the_guards_behaviour(tmp_path, capsys):
     run_dir = tmp_path / "run"
-    code, err, record = train_run(capsys, run_dir, *SHAPES_VAE, *short(20, 10), "optimizer=sgd", "optimizer.lr=1e6")
+    code, err, record = train_run(
+        capsys, run_dir, *SHAPES_VAE, *short(20, 10), "optimizer=sgd", "optimizer.lr=1e6"
+    )
     assert code == 1 and err.startswith("genlab train: error: ") and err.count("\n") == 1
     assert "training stopped" in err and "Traceback" not in err
     assert json.loads((run_dir / "status.json").read_text())["status"] == "diverged"
@@ -415,7 +464,9 @@ def test_genlab_health_refuses_bad_input_in_one_line(capsys, args):
 
 def test_the_vae_exploding_preset_is_diagnosed(tmp_path, capsys, real_data_dir):
     run_dir = tmp_path / "run"
-    code, err, record = train_run(capsys, run_dir, "experiment=health_vae_exploding", f"paths.data_dir={real_data_dir}")
+    code, err, record = train_run(
+        capsys, run_dir, "experiment=health_vae_exploding", f"paths.data_dir={real_data_dir}"
+    )
     assert code == 1 and "training stopped" in err  # the divergence guard still stops it
     assert set(fired(record)) == {"exploding_gradients", "nonfinite"}
     assert fired(record)["exploding_gradients"] <= 50

@@ -39,7 +39,9 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
                 "model.ema=true" if not model.ema else None,
             ],
             "exploding_gradients": [
-                "model.grad_clip=10" if model.grad_clip == 0 else f"model.grad_clip={fmt(model.grad_clip / 10)}",
+                "model.grad_clip=10"
+                if model.grad_clip == 0
+                else f"model.grad_clip={fmt(model.grad_clip / 10)}",
                 "model.gp_lambda=10" if model.loss == "wgan" and model.gradient_penalty == 0 else None,
                 "model.spectral_norm=true" if not model.spectral_norm else None,
                 lower_lr,
@@ -54,10 +56,10 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
                 "a weaker decoder (model.hidden, model.channels)",
             ],
             "exploding_gradients": [
-                "model.grad_clip=100" if model.grad_clip == 0 else f"model.grad_clip={fmt(model.grad_clip / 10)}",
-                "model.learn_std=true"
-                if model.likelihood == "gaussian" and not model.learn_std
-                else None,
+                "model.grad_clip=100"
+                if model.grad_clip == 0
+                else f"model.grad_clip={fmt(model.grad_clip / 10)}",
+                "model.learn_std=true" if model.likelihood == "gaussian" and not model.learn_std else None,
                 f"model.gaussian_std=0.1 (now {fmt(model.gaussian_std)})"
                 if model.likelihood == "gaussian" and model.gaussian_std < 0.05
                 else None,

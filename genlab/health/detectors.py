@@ -15,7 +15,6 @@ from collections import deque
 from collections.abc import Mapping
 from typing import ClassVar
 
-
 MIN_POINTS = 5  # a median of fewer logging steps is no reference
 
 
@@ -153,7 +152,10 @@ class LossDivergence(Detector):
         scalars = {"loss_d_level": level}
         if len(self.recent) < MIN_POINTS or level <= self.limit:
             return scalars, None
-        return scalars, f"losses diverge (|loss_d| median {fmt(level)} over the latest {len(self.recent)} logged steps)"
+        return (
+            scalars,
+            f"losses diverge (|loss_d| median {fmt(level)} over the latest {len(self.recent)} logged steps)",
+        )
 
 
 class ExplodingGradients(Detector):
@@ -276,11 +278,14 @@ class PosteriorCollapse(Detector):
 
 
 class ModeCollapse(Detector):
-    """At a validation round: the samples of a fixed noise batch lost their diversity (mean pairwise distance
-    over real data's, in data space for vectors or a fixed pooled-pixel space for images, below ``diversity``
-    and below ``drop`` times the highest value seen in this run, so a generator that has not spread out
-    yet is not called collapsed), or, on data with known modes, the samples on a mode (at least
-    ``min_on_modes`` of them) cover fewer than ``modes_fraction`` of the modes."""
+    """At a validation round, the samples of a fixed noise batch have lost their diversity: their mean pairwise
+    distance over real data's (data space for vectors, a fixed pooled-pixel space for images) is below
+    ``diversity`` and below ``drop`` times its highest value in this run; or, on data with known modes, the
+    samples on a mode (at least ``min_on_modes`` of them) cover fewer than ``modes_fraction`` of the modes and
+    at most ``drop`` times the most modes covered earlier.
+
+    Both conditions need a fall from an earlier round: a generator that has not spread out yet (early samples
+    sit in a small blob, which on the grid is even on its centre mode) is not collapsed."""
 
     name = "mode_collapse"
     cadence = "validation"
@@ -288,7 +293,7 @@ class ModeCollapse(Detector):
     def __init__(self, diversity: float, drop: float, modes_fraction: float, min_on_modes: float) -> None:
         self.diversity, self.drop = diversity, drop
         self.modes_fraction, self.min_on_modes = modes_fraction, min_on_modes
-        self.peak = 0.0
+        self.peak, self.peak_modes = 0.0, 0.0
 
     def observe(self, step, signals):
         scalars, seen = {}, []
@@ -302,10 +307,16 @@ class ModeCollapse(Detector):
             covered, total = signals["modes_covered"], signals["num_modes"]
             on_modes = signals["hq_fraction"]
             scalars["modes_covered_fraction"] = covered / total
-            if on_modes >= self.min_on_modes and covered < self.modes_fraction * total:
+            if (
+                on_modes >= self.min_on_modes
+                and covered < self.modes_fraction * total
+                and covered <= self.drop * self.peak_modes
+            ):
                 seen.append(
-                    f"{int(covered)}/{int(total)} modes covered by the {fmt(100 * on_modes)}% on-mode samples"
+                    f"{int(covered)}/{int(total)} modes covered by the {fmt(100 * on_modes)}% on-mode samples, "
+                    f"down from {int(self.peak_modes)}"
                 )
+            self.peak_modes = max(self.peak_modes, covered)
         if not seen:
             return scalars, None
         return scalars, f"mode collapse ({', '.join(seen)} at step {step})"
