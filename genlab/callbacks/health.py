@@ -60,8 +60,8 @@ class HealthConfig:
     # loss_divergence (GAN): the median of the latest 5 logged |loss_d| above this
     loss_limit: float = 100.0
     # exploding_gradients: the median of the latest 5 logged gradient norms above this factor of the highest
-    # median the norm had over any earlier window
-    grad_spike: float = 40.0
+    # median the norm had over any earlier window, at 5 logged steps in a row
+    grad_spike: float = 20.0
     # vanishing_gradients (VAE): the gradient norm's window median below this share of its peak, for a window
     grad_vanish: float = 1.0e-3
     # posterior_collapse (VAE): a latent dim is active when its batch-mean KL exceeds this many nats ...
@@ -101,7 +101,7 @@ class HealthConfig:
         for name, example in (
             ("d_wins_loss_d", 0.05),
             ("loss_limit", 100),
-            ("grad_spike", 40),
+            ("grad_spike", 20),
             ("grad_vanish", 1e-3),
             ("kl_active", 0.01),
             ("recon_plateau", 0.1),

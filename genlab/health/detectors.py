@@ -160,8 +160,9 @@ class LossDivergence(Detector):
 
 class ExplodingGradients(Detector):
     """A gradient norm leaves its usual range: the median of its latest 5 logged values exceeds ``spike`` times
-    the highest median it had over any earlier ``window`` steps. A median, not a single value: one odd batch
-    is not an explosion. A non-finite norm (an overflowed gradient) counts at once: explosions that take
+    the highest median it had over any earlier ``window`` steps, at 5 logged steps in a row. Medians and a
+    run of them, not single values: one odd batch, or a saturated D's tiny gradient coming back to life for a
+    moment, is not an explosion. A non-finite norm (an overflowed gradient) counts at once: explosions that take
     fewer steps than the logging interval are only ever seen that way. Each ``grad_norm*`` signal (G and D,
     or the VAE's one) is watched on its own."""
 
@@ -172,6 +173,7 @@ class ExplodingGradients(Detector):
         self.recent: dict[str, deque[tuple[int, float]]] = {}
         self.history: dict[str, Window] = {}
         self.peak: dict[str, float] = {}
+        self.above: dict[str, int] = {}  # consecutive logged steps above the limit
 
     def observe(self, step, signals):
         scalars, seen = {}, []
@@ -194,10 +196,11 @@ class ExplodingGradients(Detector):
             ratio = level / peak if peak > 0 else math.nan
             if math.isfinite(ratio):
                 scalars[f"grad_spike_{net}" if net else "grad_spike"] = ratio
-            if ratio > self.spike:
+            self.above[key] = self.above.get(key, 0) + 1 if ratio > self.spike else 0
+            if self.above[key] >= MIN_POINTS:
                 seen.append(
-                    f"{name}grad norm {fmt(value)} at step {step}"
-                    + (f", recent median {fmt(ratio)}x its usual {fmt(peak)}" if math.isfinite(ratio) else "")
+                    f"{name}grad norm {fmt(value)} at step {step}, the median of the latest {MIN_POINTS} "
+                    f"{fmt(ratio)}x its usual {fmt(peak)} for {self.above[key]} logged steps"
                 )
         return scalars, f"exploding gradients ({'; '.join(seen)})" if seen else None
 
