@@ -159,7 +159,9 @@ def test_exploding_gradients_ignores_a_saturated_d_coming_back_briefly():
     """health_d_wins (measured): D's gradient norm sat at ~1e-3, jumped ~30x its usual for 3 logged steps."""
     detector = ExplodingGradients(window=500, spike=20)
     series = [gan_step(1.0, d=0.01)] * 6 + [gan_step(1.0, d=1e-3)] * 20
-    series += [gan_step(1.0, d=v) for v in (0.2, 0.3, 0.4, 0.5, 0.3, 0.02, 0.01)] + [gan_step(1.0, d=1e-3)] * 5
+    series += [gan_step(1.0, d=v) for v in (0.2, 0.3, 0.4, 0.5, 0.3, 0.02, 0.01)] + [
+        gan_step(1.0, d=1e-3)
+    ] * 5
     assert feed(detector, series)[0] == []
 
 
@@ -315,7 +317,9 @@ def test_advice_names_only_real_config_keys(family, config, detectors):
 
 def test_advice_carries_this_runs_values():
     text = advice("d_wins", "gan", GANConfig(lr_d=2e-3, lr_g=2e-5), OptimizerConfig())
-    assert "model.r1_gamma=1" in text and "model.lr_d=1e-05 (now 2e-03)" in text
+    assert "model.r1_gamma=1" in text and "model.lr_d=2e-05 (now 2e-03)" in text
+    text = advice("mode_collapse", "gan", GANConfig(lr_g=2e-3, lr_d=1e-4), OptimizerConfig())
+    assert "model.lr_g=1e-04 (now 2e-03)" in text
     assert "model.beta=1 (now 50)" in advice(
         "posterior_collapse", "vae", VAEConfig(beta=50), OptimizerConfig()
     )

@@ -200,11 +200,12 @@ class HealthMonitor(pl.Callback):
             return
         else:
             raw = None
-        signals = plain_signals(raw or {})
+        signals = dict(raw or {})
         losses = outputs if isinstance(outputs, dict) else {"loss": outputs}
-        for name, value in plain_signals({k: v for k, v in losses.items() if isinstance(v, Tensor)}).items():
-            signals.setdefault(name, value)
-        self.observe(trainer, "step", signals)
+        for name, value in losses.items():  # what the divergence guard checks, in the same copy
+            if isinstance(value, Tensor):
+                signals.setdefault(name, value)
+        self.observe(trainer, "step", plain_signals(signals))
 
     def on_validation_end(self, trainer, pl_module) -> None:
         if not self.detectors or trainer.sanity_checking or trainer.state.fn != "fit":

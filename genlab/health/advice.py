@@ -18,13 +18,16 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
     if family == "gan":
         lr_g = model.lr_g if model.lr_g is not None else lr
         lr_d = model.lr_d if model.lr_d is not None else lr
-        ttur = f"model.lr_d={fmt(min(lr_d, lr_g) / 2)} (now {fmt(lr_d)})"
+        # D too strong: bring its rate down to G's (or below when they are equal)
+        slower_d = f"model.lr_d={fmt(lr_g if lr_d > lr_g else lr_d / 4)} (now {fmt(lr_d)})"
+        # G chasing D's favourite region: bring G's rate down to D's (or below when they are equal)
+        slower_g = f"model.lr_g={fmt(lr_d if lr_g > lr_d else lr_g / 4)} (now {fmt(lr_g)})"
         options = {
             "d_wins": [
                 "model.r1_gamma=1" if model.r1_gamma == 0 else f"model.r1_gamma={fmt(model.r1_gamma * 10)}",
                 "model.diffaugment=translation,cutout" if not model.diffaugment else None,
                 "model.spectral_norm=true" if not model.spectral_norm else None,
-                ttur,
+                slower_d,
             ],
             "loss_divergence": [
                 "model.gp_lambda=10" if model.gradient_penalty == 0 else None,
@@ -35,7 +38,7 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
             "mode_collapse": [
                 "model.pack=4" if model.pack == 1 else None,
                 "model.r1_gamma=0.1" if model.r1_gamma == 0 else None,
-                ttur if lr_d < lr_g else f"model.lr_g={fmt(lr_g / 4)} (now {fmt(lr_g)})",
+                slower_g,
                 "model.ema=true" if not model.ema else None,
             ],
             "exploding_gradients": [
