@@ -62,6 +62,12 @@ def report_command(args: list[str]) -> int:
     return report(args)
 
 
+def health_command(args: list[str]) -> int:
+    from genlab.health.command import health
+
+    return health(args)
+
+
 def clean_command(args: list[str]) -> int:
     from genlab.clean import main as clean_main
 
@@ -71,6 +77,7 @@ def clean_command(args: list[str]) -> int:
 # subcommands that are not Hydra apps: name -> (function of the arguments returning the exit code, help line)
 PLAIN_COMMANDS: dict[str, tuple[Callable[[list[str]], int], str]] = {
     "report": (report_command, "compare runs and sweeps in one HTML page (+ leaderboard.csv, report.md)"),
+    "health": (health_command, "print the training-health verdicts of run directories"),
     "clean": (
         clean_command,
         "list run directories (status, size, age); delete failed or old ones with --yes",

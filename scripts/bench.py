@@ -7,6 +7,11 @@
 
 Families: the GAN (DCGAN, 32x32, batch 128, MNIST resized) and the VAE (conv, 28x28 MNIST, batch 128).
 Each figure: images/s over --steps timed steps after --warmup steps. Ratios (1)/(2) and (1)/(3) printed.
+
+The training health monitor's cost: genlab's step time with ``callbacks.health.enabled=true`` over ``false``,
+side by side in this process (--health-rounds alternating pairs of --health-steps timed steps at the default
+logging cadence, so the monitor works on every ``trainer.log_every_n_steps``-th step); the median ratio minus 1
+is the overhead (target: under 2%).
 Data: real MNIST from --data-dir (default: a temp copy of ../shared/datasets when present).
 """
 
@@ -25,6 +30,7 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
+from genlab.atomic import write_text_atomic
 from genlab.config.compose import compose_config
 from genlab.config.run import resolve_run
 from genlab.models.gan.losses import LOSSES
@@ -78,6 +84,7 @@ def config(family: str, args, run_dir: Path, extra: list[str]):
         "optimized_metric=null",
         "trainer.limit_val_batches=0",
         f"trainer.accelerator={args.accelerator}",
+        *([f"threads={args.threads}"] if args.threads else []),
         *extra,
     ]
     return compose_config("train", overrides, run_dir=run_dir)
@@ -90,6 +97,57 @@ def bench_genlab(family: str, args, extra: list[str]) -> float:
         extra_callbacks=[timer],
     )
     return args.steps * args.batch_size / timer.seconds
+
+
+class MonitorClock:
+    """Adds up the wall time spent inside the health monitor's per-step hook (what it costs the training loop)."""
+
+    def __init__(self) -> None:
+        from genlab.callbacks.health import HealthMonitor
+
+        self.cls, self.seconds, self.original = HealthMonitor, 0.0, HealthMonitor.on_train_batch_end
+
+    def __enter__(self) -> MonitorClock:
+        clock, original = self, self.original
+
+        def timed(monitor, *args, **kwargs):
+            start = time.perf_counter()
+            try:
+                return original(monitor, *args, **kwargs)
+            finally:
+                clock.seconds += time.perf_counter() - start
+
+        self.cls.on_train_batch_end = timed
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.cls.on_train_batch_end = self.original
+
+
+def health_overhead(family: str, args) -> dict:
+    """Step time with the health monitor on over off (alternating runs, same process): median ratio - 1; and
+    the share of the step time spent inside the monitor's hook (a direct, noise-free measure)."""
+    import statistics
+
+    timed = argparse.Namespace(**{**vars(args), "steps": args.health_steps})
+    seconds: dict[bool, list[float]] = {True: [], False: []}
+    shares = []
+    for _ in range(args.health_rounds):
+        for enabled in (False, True):
+            with MonitorClock() as clock:
+                rate = bench_genlab(family, timed, [f"callbacks.health.enabled={str(enabled).lower()}"])
+            total = timed.steps * args.batch_size / rate  # timed steps only; the clock also saw warm-up steps
+            seconds[enabled].append(total / timed.steps)
+            if enabled:
+                shares.append(clock.seconds / (total * (timed.steps + args.warmup) / timed.steps))
+    on, off = statistics.median(seconds[True]), statistics.median(seconds[False])
+    return {
+        "step_s_on": on,
+        "step_s_off": off,
+        "overhead": on / off - 1,
+        "hook_share": statistics.median(shares),
+        "runs": seconds,
+    }
 
 
 def plain_step(family: str, model, opts):
@@ -213,6 +271,12 @@ def main() -> None:
     p.add_argument(
         "--switches", action="store_true", help="GPU: also time bf16-mixed, channels_last, compile"
     )
+    p.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads of genlab's runs (default: torch's)"
+    )
+    p.add_argument("--health-steps", type=int, default=200, help="timed steps per health on/off run")
+    p.add_argument("--health-rounds", type=int, default=3, help="alternating on/off pairs")
+    p.add_argument("--health-only", action="store_true", help="only measure the health monitor's cost")
     p.add_argument("--out", default=str(REPO / "outputs" / "bench.json"))
     args = p.parse_args()
 
@@ -235,9 +299,18 @@ def main() -> None:
         f"bench on {machine}; batch {args.batch_size}; {args.steps} timed steps after {args.warmup} warm-up steps"
     )
 
-    rows = []
+    rows, health = [], {}
     for family in args.families.split(","):
         pl.seed_everything(0, verbose=False)
+        health[family] = h = health_overhead(family, args)
+        print(
+            f"{family}: health monitor overhead {100 * h['overhead']:+.2f}% of step time "
+            f"({1000 * h['step_s_on']:.2f} ms on vs {1000 * h['step_s_off']:.2f} ms off, medians of "
+            f"{args.health_rounds} alternating runs of {args.health_steps} steps); time inside the monitor: "
+            f"{100 * h['hook_share']:.3f}% of step time"
+        )
+        if args.health_only:
+            continue
         row = {
             "family": family,
             "genlab": bench_genlab(family, args, []),
@@ -265,8 +338,8 @@ def main() -> None:
         print(
             f"| {r['family']} | {r['genlab']:.0f} | {r['plain']:.0f} | {r['pil_loader']:.0f} | {r['genlab/plain']:.3f} | {r['genlab/pil_loader']:.2f} |"
         )
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps({"machine": machine, "args": vars(args), "rows": rows}, indent=2))
+    record = {"machine": machine, "args": vars(args), "rows": rows, "health_overhead": health}
+    write_text_atomic(args.out, json.dumps(record, indent=2))
     if tmp:
         shutil.rmtree(tmp, ignore_errors=True)
 

@@ -7,6 +7,7 @@ graceful interruption) are always on and added by ``train()``.
 
 from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
 from genlab.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
+from genlab.callbacks.health import HealthConfig, HealthMonitor
 from genlab.callbacks.images import ImageGrids, ImageGridsConfig
 from genlab.callbacks.progress import ProgressBar, ProgressConfig
 from genlab.callbacks.summary import ModelSummary, ModelSummaryConfig
@@ -20,6 +21,7 @@ CALLBACKS = Registry(
         "progress": ProgressBar,
         "eval_metrics": EvalMetrics,
         "model_summary": ModelSummary,
+        "health": HealthMonitor,
     },
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "CheckpointConfig",
     "EvalMetrics",
     "EvalMetricsConfig",
+    "HealthConfig",
+    "HealthMonitor",
     "ImageGrids",
     "ImageGridsConfig",
     "ModelSummary",

@@ -63,3 +63,11 @@ class FeatureNet(Protocol):
     def features(self, x: Tensor) -> Tensor: ...
 
     def classify(self, features: Tensor) -> Tensor: ...
+
+
+@runtime_checkable
+class HealthSignals(Protocol):
+    """Hands over the scalars its training step already computed on a logging step (losses, D accuracy, gradient
+    norms, KL per latent dim): the health monitor reads them without a second forward pass."""
+
+    def pop_health_signals(self) -> dict[str, Tensor | float] | None: ...

@@ -20,6 +20,8 @@ Logged (``train/``): ``loss_d`` and ``loss_g`` every step; at the trainer's ``lo
 also ``d_real`` / ``d_fake`` (mean raw D LOGIT on the
 real / generated batch; sigmoid(logit) is D's probability for ``loss=ns``), ``grad_norm_g``, ``grad_norm_d``
 (before clipping), ``lr_g``, ``lr_d`` and, when enabled, ``gp`` and ``r1`` (unweighted penalties).
+The same logging steps hand the health monitor (:meth:`pop_health_signals`) the losses, gradient norms and, for
+``loss=ns|hinge``, D's accuracy on the real and the generated batch (logit sign).
 Validation logs the same losses under ``val/`` and, for 2D data whose datamodule knows its ``modes`` and
 ``mode_std``, ``val/modes_covered`` and ``val/hq_fraction``.
 """
@@ -38,6 +40,7 @@ from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
 from genlab.metrics.modes import mode_stats
 from genlab.models.base import GenerativeModule
+from genlab.models.capabilities import HealthSignals
 from genlab.models.gan.config import IMAGE_SIZES, GANConfig
 from genlab.models.gan.diffaugment import diff_augment
 from genlab.models.gan.losses import LOSSES, gradient_penalty, r1_penalty
@@ -80,7 +83,7 @@ def ema_average(decay: float, averaged: Tensor, current: Tensor, num_averaged: T
     return averaged.lerp(current, 1 - decay)
 
 
-class GAN(GenerativeModule):
+class GAN(GenerativeModule, HealthSignals):
     config_class = GANConfig
     family = "gan"
     config: GANConfig
@@ -108,6 +111,7 @@ class GAN(GenerativeModule):
             self.generator.compile()
             self.discriminator.compile()
         self._grad_norms: dict[str, Tensor] = {}
+        self._health: dict[str, Tensor | float] | None = None
 
     # ---- config-time contract ----------------------------------------------------------------
     @classmethod
@@ -192,8 +196,12 @@ class GAN(GenerativeModule):
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
-    def discriminator_losses(self, real: Tensor, with_penalties: bool) -> dict[str, Tensor]:
-        """D's objective on a real batch and a fresh fake batch; ``loss_d`` includes the enabled penalties."""
+    def discriminator_losses(
+        self, real: Tensor, with_penalties: bool, accuracy: bool = False
+    ) -> dict[str, Tensor]:
+        """D's objective on a real batch and a fresh fake batch; ``loss_d`` includes the enabled penalties.
+        ``accuracy`` adds ``acc_real`` / ``acc_fake``, the share of each batch D classifies right (logit sign;
+        not for ``loss=wgan``, whose critic values have no sign convention)."""
         with torch.no_grad():
             fake = self.generator(self.noise(real.size(0)))
         real_in, fake_in = self.discriminator_input(real), self.discriminator_input(fake)
@@ -206,6 +214,9 @@ class GAN(GenerativeModule):
             "d_real": real_logits.detach().mean(),
             "d_fake": fake_logits.detach().mean(),
         }
+        if accuracy and self.config.loss != "wgan":
+            out["acc_real"] = (real_logits.detach() > 0).float().mean()
+            out["acc_fake"] = (fake_logits.detach() < 0).float().mean()
         gp_weight = self.config.gradient_penalty
         if with_penalties and gp_weight > 0:
             alpha = torch.rand(real_in.size(0), device=real_in.device)
@@ -225,10 +236,11 @@ class GAN(GenerativeModule):
         real, _ = batch
         opt_g, opt_d = self.optimizers()
         uncounted(opt_d)  # trainer.global_step counts G updates only
+        logging = self.is_logging_step()
 
         with self.toggled_optimizer(opt_d):
             for _ in range(self.config.n_critic):
-                d_out = self.discriminator_losses(real, with_penalties=True)
+                d_out = self.discriminator_losses(real, with_penalties=True, accuracy=logging)
                 opt_d.zero_grad(set_to_none=True)
                 self.manual_backward(d_out["loss_d"])
                 opt_d.step()
@@ -248,9 +260,16 @@ class GAN(GenerativeModule):
         losses = {"loss_d": d_out.pop("loss_d"), "loss_g": loss_g.detach()}
         n = real.size(0)
         self.log_dict({f"train/{k}": v for k, v in losses.items()}, prog_bar=True, batch_size=n)
-        if self.is_logging_step():
+        if logging:
+            accuracy = {f"d_{k}": d_out.pop(k) for k in ("acc_real", "acc_fake") if k in d_out}
             self.log_dict(self.diagnostics(d_out, opt_g, opt_d), batch_size=n)
+            grad_norms = {f"grad_norm_{k}": v for k, v in self._grad_norms.items()}
+            self._health = {**losses, **accuracy, **grad_norms}
         return losses
+
+    def pop_health_signals(self) -> dict[str, Tensor | float] | None:
+        signals, self._health = self._health, None
+        return signals
 
     def diagnostics(self, d_out: dict[str, Tensor], opt_g, opt_d) -> dict[str, Tensor | float]:
         """D's mean logits, the penalties, gradient norms and learning rates, under ``train/``."""

@@ -9,6 +9,9 @@ Objective, per image, with q(z|x) = N(mu(x), diag sigma^2(x)) and prior p(z) = N
 - beta_t = beta * min(1, step / kl_warmup_steps) (beta-VAE, linear KL warm-up);
 - free bits (training loss only): each latent dim's batch-mean KL is clamped below at free_bits nats.
 
+On logging steps ``train/grad_norm`` (before clipping) is logged too, and the health monitor gets (:meth:`pop_health_signals`) the losses, the batch-mean KL of each
+latent dim, the batch's active units and the gradient norm before clipping.
+
 The negative ELBO (beta = 1, no free bits) is logged as ``*/neg_elbo`` whatever the training
 weights are; ``val/iw_nll`` is the importance-weighted bound with k = iw_samples (k = 1 is the ELBO),
 an estimate of the test NLL comparable with the literature when ``binarize`` is on.
@@ -26,7 +29,7 @@ from torch import Tensor, nn
 from genlab.data.spec import DataSpec
 from genlab.errors import ConfigError
 from genlab.models.base import GenerativeModule
-from genlab.models.capabilities import LikelihoodModel, Reconstructor
+from genlab.models.capabilities import HealthSignals, LikelihoodModel, Reconstructor
 from genlab.models.vae import objective
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.nets import IMAGE_SIZES, build_decoder, build_encoder
@@ -76,7 +79,7 @@ class ActiveUnits(torchmetrics.Metric):
         return (var > self.threshold).sum().float()
 
 
-class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
+class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     config_class = VAEConfig
     family = "vae"
 
@@ -104,6 +107,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
             self._nets = {name: torch.compile(net) for name, net in self._nets.items()}
         self._val_generator: torch.Generator | None = None
         self._iw_seen = 0
+        self._health: dict[str, Tensor | float] | None = None
 
     # ---- config-time contract ----------------------------------------------------------------
     @classmethod
@@ -185,11 +189,31 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x = self.binarize(batch[0])
-        losses = self._losses(self.elbo_terms(x))
+        terms = self.elbo_terms(x)
+        losses = self._losses(terms)
         self.log("train/loss", losses["loss"], prog_bar=True)
         if self.is_logging_step():
             self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
+            self._health = {
+                **{k: v.detach() if isinstance(v, Tensor) else v for k, v in losses.items()},
+                "kl_per_dim": terms.kl_per_dim.detach().mean(0),
+                "active_units": objective.active_units(terms.mu.detach()),
+            }
         return losses["loss"]
+
+    def on_before_optimizer_step(self, optimizer) -> None:
+        """``train/grad_norm``, before clipping (logging steps only)."""
+        if self._health is None or not self.is_logging_step():
+            return
+        grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        if grads:
+            norm = torch.nn.utils.get_total_norm(grads).detach()
+            self.log("train/grad_norm", norm)
+            self._health["grad_norm"] = norm
+
+    def pop_health_signals(self) -> dict[str, Tensor | float] | None:
+        signals, self._health = self._health, None
+        return signals
 
     def configure_gradient_clipping(
         self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None
