@@ -4,7 +4,7 @@ Every test skips with the reason when this machine has no CUDA GPU (lightning-hy
 Covered for the GAN (manual optimization, gradient clipping, R1) and the VAE: 32-true, bf16-mixed and 16-mixed
 (the GAN under the grad scaler), channels_last, compile, dataset.on_device true/false, all speed switches at
 once, resume on the GPU, `genlab sample`/`eval` with device=cuda (Inception from both file formats), a
-GPU-trained checkpoint sampled and evaluated on the CPU, and DDP on two GPUs launched by torchrun.
+GPU-trained checkpoint sampled and evaluated on the CPU, and DDP on two GPUs (torchrun and Lightning launchers).
 Tiny nets and 10 steps: the tier takes a few minutes on one GPU, most of it torch.compile.
 """
 
@@ -279,19 +279,18 @@ def free_port() -> int:
 
 
 @needs(torch.cuda.device_count() >= 2, "needs two CUDA GPUs")
-def test_ddp_on_two_gpus_launched_by_torchrun(tmp_path):
-    """The way the README launches several GPUs: torchrun starts one `genlab train` per GPU."""
+@pytest.mark.parametrize("launcher", ["torchrun", "lightning"])
+def test_ddp_on_two_gpus(tmp_path, launcher):
+    """`trainer=ddp` on two GPUs, launched by torchrun (one `genlab train` per GPU) or by Lightning itself."""
     run = tmp_path / "run"
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
+    torchrun = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     command = [
         sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--nproc_per_node=2",
-        f"--master_port={free_port()}",
+        *(torchrun if launcher == "torchrun" else []),
         "-m",
         "genlab",
         "train",
