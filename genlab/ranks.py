@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import os
 
-# in Lightning's order (lightning_fabric.utilities.rank_zero._get_rank), then the node ranks
-RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "GROUP_RANK", "NODE_RANK")
+RANK_VARIABLES = ("RANK", "LOCAL_RANK", "SLURM_PROCID", "NODE_RANK", "GROUP_RANK")
 
 
 def launched_rank() -> int:
-    """0 for the process that owns the run directory; > 0 for a process a launcher started as another rank."""
-    for name in RANK_VARIABLES:
+    """0 for the process that owns the run directory; a positive number (the global rank where the launcher
+    gives it) for a process a launcher started as another rank."""
+    rank = os.environ.get("RANK", "").strip()
+    if rank.isdigit():  # torchrun's global rank decides, even inside an srun task (`srun torchrun ...`)
+        return int(rank)
+    for name in RANK_VARIABLES[1:]:  # any non-zero part of the rank: not global rank 0
         value = os.environ.get(name, "").strip()
         if value.isdigit() and int(value) > 0:
             return int(value)

@@ -23,6 +23,8 @@ def clean_env(monkeypatch):
         ({"LOCAL_RANK": "1"}, 1),  # Lightning's ddp launcher, second device
         ({"NODE_RANK": "1"}, 1),  # Lightning's launcher on node 1, before it starts its devices
         ({"SLURM_PROCID": "5"}, 5),  # srun
+        ({"RANK": "0", "SLURM_PROCID": "3"}, 0),  # torchrun started by an srun task: torchrun's rank decides
+        ({"SLURM_PROCID": "0", "LOCAL_RANK": "1"}, 1),  # Lightning's launcher inside a one-task srun shell
         ({"SLURM_PROCID": "bad"}, 0),
     ],
 )
