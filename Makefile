@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-slow test-all lint tensorboard bench clean clean-runs
+.PHONY: install train test test-slow test-gpu test-all lint tensorboard bench bench-gpu clean clean-runs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -23,6 +23,9 @@ test: $(STAMP)  ## the fast test suite
 test-slow: $(STAMP)  ## long and multi-process tests (CI runs these too)
 	$(BIN)/python -m pytest -q -m slow $(ARGS) || [ $$? -eq 5 ]  # exit 5: no slow tests selected
 
+test-gpu: $(STAMP)  ## the GPU tier: skips (with the reason) where torch sees no CUDA GPU
+	$(BIN)/python -m pytest -q -m gpu $(ARGS)
+
 test-all: test test-slow
 
 lint: $(STAMP)
@@ -32,8 +35,12 @@ lint: $(STAMP)
 tensorboard: $(STAMP)  ## serve every run under outputs/
 	$(BIN)/tensorboard --logdir outputs --bind_all
 
-bench: $(STAMP)  ## throughput benchmark: genlab vs plain PyTorch vs a PIL DataLoader pipeline
-	$(BIN)/python scripts/bench.py $(ARGS)
+bench: $(STAMP)  ## throughput benchmark: genlab vs plain PyTorch vs a PIL DataLoader pipeline (GPU table on CUDA)
+	if $(BIN)/python -c "import sys, torch; sys.exit(not torch.cuda.is_available())"; then \
+		$(BIN)/python scripts/bench_gpu.py $(ARGS); else $(BIN)/python scripts/bench.py $(ARGS); fi
+
+bench-gpu: $(STAMP)  ## the GPU table alone: models x speed switches, fraction of the dense peak
+	$(BIN)/python scripts/bench_gpu.py $(ARGS)
 
 clean-runs: $(STAMP)  ## list runs under outputs/ (status, size, age) and what would be deleted; ARGS=--yes deletes
 	$(BIN)/genlab clean $(ARGS)

@@ -77,7 +77,11 @@ def read_checkpoint(path: str | Path, key: str = "ckpt") -> dict[str, Any]:
         raise CheckpointError(f"{key}={path} holds no valid state_dict of named tensors; {HINT}")
     if not isinstance(ckpt.get("global_step", 0), int):
         raise CheckpointError(f"{key}={path} holds an invalid global_step; {HINT}")
-    if record.get("weights_sha256") != weights_digest(state, record):
+    try:
+        intact = record.get("weights_sha256") == weights_digest(state, record)
+    except (TypeError, ValueError):  # a damaged record that is no longer plain data (e.g. a tuple key)
+        intact = False
+    if not intact:
         raise CheckpointError(
             f"{key}={path}: its weights do not match the checksum it was written with (damaged or altered); "
             f"use another checkpoint, e.g. an earlier step*.ckpt of the run"

@@ -135,7 +135,10 @@ def run(command: str, args: list[str], debug: bool) -> Any:
 
     entry = hydra.main(version_base="1.3", config_path=str(CONFIG_DIR), config_name=config_name)(job)
     saved_argv, saved_env = sys.argv, os.environ.get("HYDRA_FULL_ERROR")
-    sys.argv = [f"genlab-{command}", *args]
+    # Lightning's ddp launcher starts the node's other processes as `python <sys.argv[0]> <sys.argv[1:]>` (or
+    # `python -m <main module> ...`): a real file here, and main() gives those processes back their command
+    script = saved_argv[0] if saved_argv and Path(saved_argv[0]).is_file() else f"genlab-{command}"
+    sys.argv = [script, *args]
     os.environ["HYDRA_FULL_ERROR"] = "1"  # let composition errors reach us; we print them as one line
     try:
         return entry()
@@ -339,6 +342,12 @@ def check_group_overrides(args: list[str]) -> None:
         )
 
 
+def is_ddp_child(argv: list[str]) -> bool:
+    """A process Lightning's ddp launcher started for another device of `genlab train trainer=ddp`: it re-runs
+    the command line without the subcommand, plus its own ``hydra.job.name=train_ddp_process_<local rank>``."""
+    return "LOCAL_RANK" in os.environ and any(a.startswith("hydra.job.name=train_ddp_process_") for a in argv)
+
+
 def main(argv: list[str] | None = None) -> int:
     try:
         return dispatch(list(sys.argv[1:] if argv is None else argv))
@@ -354,6 +363,8 @@ def dispatch(argv: list[str]) -> int:
     if argv[0] in ("-V", "--version"):
         print(f"genlab {__version__}")
         return 0
+    if argv[0] not in COMMANDS and is_ddp_child(argv):
+        argv = ["train", *argv]
     command, args = argv[0], argv[1:]
     quiet()
     register_resolver()  # ${genlab_keys:...} in the --help templates

@@ -185,9 +185,9 @@ def plain_step(family: str, model, opts):
     return step
 
 
-def fresh_model(family: str, args, device: torch.device):
+def fresh_model(family: str, args, device: torch.device, extra: list[str] | tuple = ()):
     with tempfile.TemporaryDirectory() as tmp:
-        _, model = build(resolve_run(config(family, args, Path(tmp), [])))
+        _, model = build(resolve_run(config(family, args, Path(tmp), list(extra))))
     model = model.to(device).train()
     if family == "gan":
         opts = [
@@ -236,8 +236,8 @@ def bench_plain(family: str, args, device: torch.device) -> float:
     return args.steps * args.batch_size / timed(step, batches(), args.warmup, args.steps, device)
 
 
-def bench_pil(family: str, args, device: torch.device) -> float:
-    spec = FAMILIES[family]
+def bench_pil(family: str, args, device: torch.device, size: int | None = None) -> float:
+    spec = {**FAMILIES[family], "size": size or FAMILIES[family]["size"]}
     tfs = [transforms.Resize(spec["size"])] if spec["size"] != 28 else []
     tfs.append(transforms.ToTensor())
     if spec["value_range"] == (-1.0, 1.0):
@@ -251,7 +251,7 @@ def bench_pil(family: str, args, device: torch.device) -> float:
         drop_last=True,
         pin_memory=device.type == "cuda",
     )
-    _, step = fresh_model(family, args, device)
+    _, step = fresh_model(family, args, device, [f"dataset.image_size={spec['size']}"])
     return args.steps * args.batch_size / timed(step, (x for x, _ in loader), args.warmup, args.steps, device)
 
 

@@ -9,10 +9,12 @@ from pathlib import Path
 import pytest
 import torch
 from builders import build
+from inception_files import fidelity_state_dict
 from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_train, short, tensorboard
 
 from genlab.checkpoint import load_run
 from genlab.cli import main
+from genlab.metrics.features import INCEPTION_FILE
 from genlab.metrics.modes import mode_stats
 
 SHAPES_CLASSIFIER = ["dataset=shapes", "model=classifier", "model.width=8", "dataset.batch_size=32"]
@@ -113,17 +115,7 @@ def test_classifier_features_need_a_classifier_checkpoint(shapes_gan, ring_gan, 
 @pytest.fixture(scope="module")
 def random_inception_weights(tmp_path_factory) -> str:
     """torch-fidelity's InceptionV3 state dict with random values (right shapes): no download needed."""
-    from torch_fidelity import feature_extractor_inceptionv3 as fe
-
-    mp = pytest.MonkeyPatch()
-    mp.setattr(fe, "load_state_dict_from_url", lambda *a, **k: {})
-    mp.setattr(fe.FeatureExtractorInceptionV3, "load_state_dict", lambda self, sd, *a, **k: None)
-    torch.manual_seed(0)
-    net = fe.FeatureExtractorInceptionV3("inception-v3-compat", ["2048"])
-    mp.undo()
-    path = tmp_path_factory.mktemp("inception") / "weights-inception-2015-12-05-6726825d.pth"
-    torch.save(net.state_dict(), path)
-    return str(path)
+    return str(fidelity_state_dict(tmp_path_factory.mktemp("inception") / INCEPTION_FILE))
 
 
 @pytest.mark.slow  # InceptionV3 at 299 px on the CPU: about a minute

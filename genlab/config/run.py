@@ -164,11 +164,15 @@ def check_run(run: RunConfig) -> None:
             f"dataset.batch_size={run.dataset.batch_size} is larger than the training split "
             f"({sizes['train']} samples: no full batch); lower dataset.batch_size or add data"
         )
-    check_data_dir(run)
-    check_accelerator(run.trainer)
     metric = run.settings.optimized_metric
     if metric is not None and not metric.strip():
         raise ConfigError("optimized_metric is empty; name a logged metric (e.g. val/neg_elbo) or null")
+
+
+def check_machine(run: RunConfig) -> None:
+    """Checks of this machine for a run about to train on it (not made on a checkpoint's stored record)."""
+    check_data_dir(run)
+    check_accelerator(run.trainer)
 
 
 def check_accelerator(trainer: TrainerConfig) -> None:
@@ -207,4 +211,6 @@ def resolve_run(cfg) -> RunConfig:
         key = getattr(e, "full_key", None)
         first = str(e).strip().splitlines()[0]
         raise ConfigError(f"{key}: {first}" if key else first) from e
-    return RunConfig.from_plain(raw)
+    run = RunConfig.from_plain(raw)
+    check_machine(run)
+    return run
