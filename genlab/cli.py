@@ -284,7 +284,20 @@ def stored_overrides(path: Path) -> list[str]:
                 f"{path} holds the override {override.input_line!r}, which genlab does not replay "
                 "(no _target_ or hydra keys); remove that line to resume"
             )
-    return lines
+    return [line for line, override in zip(lines, parsed, strict=True) if not names_a_program(override, path)]
+
+
+def names_a_program(override: Any, path: Path) -> bool:
+    """Inception weights may be a TorchScript file, i.e. a program: a run directory does not get to choose
+    one. The user passes it again on the command line if they trust it."""
+    if not override.key_or_group.endswith("inception_weights") or override.value() in (None, "null"):
+        return False
+    print(
+        f"genlab train: not replaying {override.input_line!r} from {path} (a network file is code); "
+        "pass it again if you trust that file",
+        file=sys.stderr,
+    )
+    return True
 
 
 def check_output_paths(args: list[str]) -> None:

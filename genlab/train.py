@@ -40,6 +40,7 @@ from genlab.config.run import RunConfig, resolve_run
 from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
 from genlab.hydra_context import hydra_config_yaml, job_tag, task_overrides
 from genlab.loggers import RunTensorBoardLogger
+from genlab.ranks import is_worker
 from genlab.resources import check_run_fits
 from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
 from genlab.summary import summary_lines
@@ -206,6 +207,8 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     check_run_fits(run)
     resume = plan_resume(run)
     run_dir = Path(run.paths.run_dir)
+    if is_worker(run.trainer.world_size()):  # torchrun/srun/ddp rank > 0: rank 0 owns the run directory
+        return fit(run, run_dir, resume, extra_callbacks or [])
     with RunLock(run_dir):
         fresh = is_fresh(run_dir)
         clean_stale_temps(run_dir)
@@ -255,7 +258,8 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
     chosen = "" if run.settings.threads else " (the cores free now; threads=N sets it)"
     log.info("%storch threads: %d%s", job_tag(), threads, chosen)
     if resume is not None:
-        rewind(run_dir, resume)
+        if not is_worker(run.trainer.world_size()):
+            rewind(run_dir, resume)
         for change in resume.changes:
             log.info("resume: %s", change)
     log.info("%srun dir: %s", job_tag(), run_dir.resolve())

@@ -176,3 +176,15 @@ def test_replayed_overrides_naming_a_target_are_refused(ckpt, tmp_path, capsys):
     assert code == 2 and len(err.strip().splitlines()) == 1 and "does not replay" in err
     assert victim.read_text() == "precious"
     assert sorted(p.name for p in crafted.rglob("*")) == before
+
+
+def test_replayed_overrides_do_not_choose_a_network_file(tmp_path, capsys):
+    """A TorchScript Inception file is a program: a run directory's overrides do not get to name one."""
+    from genlab.cli import stored_overrides
+
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text(
+        "- dataset=ring\n- callbacks.eval_metrics.inception_weights=/tmp/planted.pt\n- trainer.max_steps=5\n"
+    )
+    assert stored_overrides(overrides) == ["dataset=ring", "trainer.max_steps=5"]
+    assert "not replaying 'callbacks.eval_metrics.inception_weights=/tmp/planted.pt'" in capsys.readouterr().err
