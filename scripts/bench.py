@@ -274,7 +274,7 @@ def main() -> None:
     p.add_argument(
         "--threads", type=int, default=None, help="torch CPU threads of genlab's runs (default: torch's)"
     )
-    p.add_argument("--health-steps", type=int, default=200, help="timed steps per health on/off run")
+    p.add_argument("--health-steps", type=int, default=100, help="timed steps per health on/off run")
     p.add_argument("--health-rounds", type=int, default=3, help="alternating on/off pairs")
     p.add_argument("--health-only", action="store_true", help="only measure the health monitor's cost")
     p.add_argument("--out", default=str(REPO / "outputs" / "bench.json"))

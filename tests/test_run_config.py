@@ -124,7 +124,9 @@ def test_train_help_lists_every_group_with_its_options(capsys):
     assert "model: classifier, gan, vae" in out
     assert "dataset: celeba, cifar10, fashion_mnist, folder, grid, mnist, ring, shapes, stacked_mnist" in out
     assert (
-        "experiment: grid_best, grid_gan, mnist_classifier, mnist_vae, quickstart, ring_best, ring_gan" in out
+        "experiment: grid_best, grid_gan, health_d_wins, health_gan_exploding, health_mode_collapse, "
+        "health_vae_collapse, health_vae_exploding, mnist_classifier, mnist_vae, quickstart, ring_best, ring_gan"
+        in out
     )
 
 
