@@ -187,4 +187,6 @@ def test_replayed_overrides_do_not_choose_a_network_file(tmp_path, capsys):
         "- dataset=ring\n- callbacks.eval_metrics.inception_weights=/tmp/planted.pt\n- trainer.max_steps=5\n"
     )
     assert stored_overrides(overrides) == ["dataset=ring", "trainer.max_steps=5"]
-    assert "not replaying 'callbacks.eval_metrics.inception_weights=/tmp/planted.pt'" in capsys.readouterr().err
+    assert (
+        "not replaying 'callbacks.eval_metrics.inception_weights=/tmp/planted.pt'" in capsys.readouterr().err
+    )
