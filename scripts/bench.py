@@ -84,7 +84,7 @@ def config(family: str, args, run_dir: Path, extra: list[str]):
         "optimized_metric=null",
         "trainer.limit_val_batches=0",
         f"trainer.accelerator={args.accelerator}",
-        *([f"threads={args.threads}"] if args.threads else []),
+        *([f"threads={args.threads}"] if getattr(args, "threads", None) else []),
         *extra,
     ]
     return compose_config("train", overrides, run_dir=run_dir)

@@ -53,6 +53,12 @@ def quiet_main(*args: str) -> int | str | None:
             return e.code
 
 
+def job(runs: Path, number: str) -> Path:
+    """A sweep job's directory: ``<number>_<swept key>:<value>+...``."""
+    (found,) = (runs / "sweep").glob(f"{number}_*")
+    return found
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> Path:
     """root/sweep/{0..3} (loss x ema), root/failed (crashed at step 2), root/interrupted (SIGTERM at step 2)."""
@@ -103,7 +109,7 @@ def read_csv(path: Path) -> tuple[list[str], list[dict[str, str]]]:
 
 
 def job_dirs(root: Path) -> list[Path]:
-    return [*(root / "sweep" / str(i) for i in range(4)), root / "failed", root / "interrupted"]
+    return [*(job(root, str(i)) for i in range(4)), root / "failed", root / "interrupted"]
 
 
 def test_writes_page_csv_and_markdown_and_prints_the_leaderboard(report):
@@ -125,7 +131,8 @@ def test_leaderboard_rows_columns_order_and_status_match_the_runs(runs, report):
     # only the overrides that differ between the runs, then the ranking metric first among the metrics
     assert header[:5] == ["rank", "run", *SETTINGS, METRIC]
     assert not {"dataset", "model.g_width", "threads", "optimized_metric", "trainer.max_steps"} & set(header)
-    assert {r["run"] for r in rows} == {"sweep/0", "sweep/1", "sweep/2", "sweep/3", "failed", "interrupted"}
+    jobs = {f"sweep/{job(runs, n).name}" for n in "0123"}
+    assert {r["run"] for r in rows} == {*jobs, "failed", "interrupted"}
     by_name = {r["run"]: r for r in rows}
     expected = {}
     for path in job_dirs(runs):
@@ -168,7 +175,7 @@ def test_every_image_in_the_page_decodes_and_nothing_is_fetched(report):
     html = report.read_text()
     sources = IMG_SRC.findall(html)
     root = report.parent.parent
-    n_tags = len({t for p in (root / "sweep").glob("[0-3]") for t in _tags(p)})
+    n_tags = len({t for p in (root / "sweep").glob("[0-3]_*") for t in _tags(p)})
     n_grids = len(list(root.glob("*/samples"))) + len(list(root.glob("sweep/*/samples")))
     assert n_grids == 5  # the crashed run saved none
     assert (
@@ -212,7 +219,7 @@ def test_health_column_and_damaged_files_mark_their_rows(runs, tmp_path, capsys)
     """health.json (hand-written, the agreed format) -> a health column; a corrupt metrics.json, missing event
     files and a broken sample grid -> notes on those rows, no traceback."""
     for name in ("0", "1", "2", "3"):
-        shutil.copytree(runs / "sweep" / name, tmp_path / name, ignore=shutil.ignore_patterns("*.ckpt"))
+        shutil.copytree(job(runs, name), tmp_path / name, ignore=shutil.ignore_patterns("*.ckpt"))
     for name, fired in (("0", False), ("1", True)):
         detector = {
             "name": "d_wins",
@@ -234,8 +241,8 @@ def test_health_column_and_damaged_files_mark_their_rows(runs, tmp_path, capsys)
     assert {name: r["health"] for name, r in by_name.items()} == {
         "0": "ok",
         "1": "d_wins",
-        "2": "n/a",
-        "3": "n/a",
+        "2": "ok",  # the health monitor's own verdict, written by the run
+        "3": "ok",
     }
     assert "metrics.json unreadable" in by_name["2"]["notes"]
     assert by_name["2"]["status"] == "finished" and by_name["2"][METRIC]  # the curves' latest value instead
@@ -275,12 +282,12 @@ def test_bad_inputs_end_in_one_line(runs, tmp_path, capsys, args, needle):
 def test_a_sweep_still_running_shows_what_exists(runs, tmp_path, capsys):
     sweep = tmp_path / "sweep"
     for name in ("0", "1"):
-        shutil.copytree(runs / "sweep" / name, sweep / name, ignore=shutil.ignore_patterns("*.ckpt"))
+        shutil.copytree(job(runs, name), sweep / name, ignore=shutil.ignore_patterns("*.ckpt"))
     (sweep / "1" / "metrics.json").unlink()
     status = json.loads((sweep / "1" / "status.json").read_text())
     (sweep / "1" / "status.json").write_text(json.dumps({**status, "status": "running"}))
     (sweep / "2" / ".hydra").mkdir(parents=True)  # a job that has only just started
-    shutil.copy(runs / "sweep" / "0" / ".hydra" / "overrides.yaml", sweep / "2" / ".hydra")
+    shutil.copy(job(runs, "0") / ".hydra" / "overrides.yaml", sweep / "2" / ".hydra")
     code, stdout, _ = run_cli(capsys, "report", str(sweep))
     assert code == 0
     _, rows = read_csv(sweep / "leaderboard.csv")
@@ -355,7 +362,7 @@ def test_event_reading_equals_tensorboards_own(runs):
     from genlab.report.events import accumulator
 
     guidance = {ea.SCALARS: 0, ea.IMAGES: 1}
-    for run_dir in (runs / "sweep" / "0", runs / "interrupted"):
+    for run_dir in (job(runs, "0"), runs / "interrupted"):
         stock = ea.EventAccumulator(str(run_dir / "tensorboard"), size_guidance=guidance)
         stock.Reload()
         fast = accumulator(run_dir / "tensorboard", guidance)
@@ -371,7 +378,7 @@ def test_event_reading_equals_tensorboards_own(runs):
 def test_damaged_and_half_written_event_files(runs, tmp_path):
     from genlab.report.scalars import read_curves
 
-    shutil.copytree(runs / "sweep" / "0", tmp_path / "run", ignore=shutil.ignore_patterns("*.ckpt"))
+    shutil.copytree(job(runs, "0"), tmp_path / "run", ignore=shutil.ignore_patterns("*.ckpt"))
     events = max(
         (tmp_path / "run" / "tensorboard").glob("events.out.tfevents.*"), key=lambda p: p.stat().st_size
     )

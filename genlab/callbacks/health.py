@@ -48,6 +48,7 @@ SEED = 20240  # the fixed noise / real batch behind the diversity measure
 class HealthConfig:
     """``callbacks.health``: every threshold of the monitor (see README "Training health")."""
 
+    # false: no monitoring, no health.json
     enabled: bool = True
     # steps a condition must hold before it is reported (d_wins, vanishing gradients, posterior collapse),
     # and the span of the medians the gradient detectors compare against
