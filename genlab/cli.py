@@ -21,6 +21,7 @@ from omegaconf import DictConfig
 from genlab import __version__
 from genlab.errors import GenlabError, RunInterrupted
 from genlab.hydra_context import in_sweep, register_resolvers
+from genlab.quiet import quiet
 
 log = logging.getLogger("genlab")
 
@@ -312,6 +313,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab {__version__}")
         return 0
     command, args = argv[0], argv[1:]
+    quiet()
     if command not in COMMANDS:
         fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"

@@ -3,7 +3,9 @@
 Loads the checkpoint, rebuilds the run's dataset for the real reference samples, computes the
 configured metrics (:mod:`genlab.metrics.suite`), prints a table and writes ``eval.json`` beside the
 checkpoint (or to ``out``). The report records the checkpoint, the number of samples, the reference
-split and the feature extractor next to every metric.
+split and the feature extractor next to every metric. Metrics whose features cannot be had offline (no
+Inception weights found) are skipped, one line each with the reason, as long as another metric is left;
+each step logs when it starts and ends, long loops a progress line with the time left.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from genlab.errors import ConfigError
 from genlab.metrics.features import FEATURE_EXTRACTORS
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
+from genlab.phases import Phases
 from genlab.resources import require_memory
 from genlab.sample import check_writable, command_config
 
@@ -129,29 +132,35 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         ecfg.seed,
         ecfg.iw_samples,
         device=device,
+        partial=True,
     )
+    skipped = [name for names in plan.skipped.values() for name in names]
     log.info(
-        "evaluating %s: %d samples vs %d real (%s split), metrics %s",
+        "evaluating %s: %d generated samples, %d real (%s split), metrics %s%s",
         command.ckpt,
-        plan.n_samples,
+        plan.generated,
         len(plan.reference.samples),
         ecfg.split,
         ", ".join(plan.names),
+        f" (skipped: {', '.join(skipped)}; why at the end)" if skipped else "",
     )
-    results = plan.run(model)
+    results = plan.run(model, Phases("eval"))
     report = {
         "checkpoint": str(Path(command.ckpt).resolve()),
         "model": model.family,
         "dataset": model.spec.name,
-        "n_samples": plan.n_samples,
+        "n_samples": plan.generated,
         "n_reference": len(plan.reference.samples),
         "split": ecfg.split,
         "features": plan.features,
         "metrics": results,
+        "skipped": {name: reason for reason, names in plan.skipped.items() for name in names},
         "config": asdict(ecfg),
     }
     write_text_atomic(out, json.dumps(report, indent=2))
     print(format_table(report))
+    for reason, names in plan.skipped.items():
+        log.warning("eval: skipped %s: %s", ", ".join(names), reason)
     print(f"wrote {out}")
     report["out"] = str(out)
     return report
@@ -159,10 +168,11 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
 
 def format_table(report: dict[str, Any]) -> str:
     """The scalar metrics of a report as an aligned two-column table."""
-    head = (
-        f"{report['model']} on {report['dataset']}: {report['n_samples']} samples vs {report['n_reference']} "
-        f"{report['split']} samples" + (f", features: {report['features']}" if report["features"] else "")
+    real = f"{report['n_reference']} {report['split']} samples"
+    head = f"{report['model']} on {report['dataset']}: " + (
+        f"{report['n_samples']} samples vs {real}" if report["n_samples"] else real
     )
+    head += f", features: {report['features']}" if report["features"] else ""
     rows = [(k, v) for k, v in report["metrics"].items() if isinstance(v, int | float)]
     width = max((len(k) for k, _ in rows), default=6)
     lines = [head, f"{'metric':<{width}}  value", f"{'-' * width}  {'-' * 12}"]

@@ -18,6 +18,7 @@ from genlab.checkpoint import LoadedRun, load_run, pick_device
 from genlab.config.schema import build_typed, check_at_least, check_choice, check_seed, require
 from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
+from genlab.phases import Phases, Progress
 from genlab.resources import require_memory
 
 log = logging.getLogger("genlab")
@@ -110,7 +111,9 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
             f"ckpt={cfg.ckpt} is a {model.family}, not a generative model: pass a GAN or VAE checkpoint"
         )
     if cfg.mode == "prior":
-        return model.to_unit(in_chunks(lambda k: model.sample(k, generator=generator), n)), nrow
+        with Phases("sample", announce=False).phase("sampling", n, "samples") as progress:
+            x = in_chunks(lambda k: model.sample(k, generator=generator), n, progress=progress)
+        return model.to_unit(x), nrow
     if (
         cfg.mode == "interpolate"
     ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
@@ -130,9 +133,14 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
 
 
 @torch.no_grad()
-def in_chunks(fn, n: int, chunk: int = 1000) -> torch.Tensor:
+def in_chunks(fn, n: int, chunk: int = 1000, progress: Progress | None = None) -> torch.Tensor:
     """``fn(k)`` for k <= chunk at a time, concatenated on the CPU (large n without running out of memory)."""
-    return torch.cat([fn(min(chunk, n - i)).cpu() for i in range(0, n, chunk)])
+    parts = []
+    for i in range(0, n, chunk):
+        parts.append(fn(min(chunk, n - i)).cpu())
+        if progress is not None:
+            progress.update(len(parts[-1]))
+    return torch.cat(parts)
 
 
 def sample(cfg: DictConfig) -> str:

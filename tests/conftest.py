@@ -1,6 +1,8 @@
 """Shared fixtures: real MNIST / Fashion-MNIST copied from ../shared/datasets into a writable temp dir.
 
 torchvision finds the .gz files, checks their MD5 and makes no network request (download=True).
+Every test runs with its default data directory (dataset caches) and torch hub cache in a session temp dir,
+so the suite writes nothing into the repository and never finds real Inception weights by accident.
 """
 
 from __future__ import annotations
@@ -20,6 +22,18 @@ def shared_datasets() -> Path | None:
         if cand and (Path(cand) / "MNIST" / "raw").is_dir():
             return Path(cand)
     return None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def isolated_environment(tmp_path_factory):
+    """GENLAB_DATA_DIR (default paths.data_dir and dataset data_dir) and TORCH_HOME (where the Inception weights
+    are searched) in temp dirs, GENLAB_INCEPTION_WEIGHTS unset; subprocesses inherit them."""
+    root = tmp_path_factory.mktemp("env")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("GENLAB_DATA_DIR", str(root / "data"))
+        mp.setenv("TORCH_HOME", str(root / "torch_home"))
+        mp.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
+        yield root
 
 
 @pytest.fixture(scope="session")

@@ -9,6 +9,7 @@ from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
 from genlab.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
 from genlab.callbacks.images import ImageGrids, ImageGridsConfig
 from genlab.callbacks.progress import ProgressBar, ProgressConfig
+from genlab.callbacks.summary import ModelSummary, ModelSummaryConfig
 from genlab.registry import Registry
 
 CALLBACKS = Registry(
@@ -18,6 +19,7 @@ CALLBACKS = Registry(
         "image_grids": ImageGrids,
         "progress": ProgressBar,
         "eval_metrics": EvalMetrics,
+        "model_summary": ModelSummary,
     },
 )
 
@@ -29,6 +31,8 @@ __all__ = [
     "EvalMetricsConfig",
     "ImageGrids",
     "ImageGridsConfig",
+    "ModelSummary",
+    "ModelSummaryConfig",
     "ProgressBar",
     "ProgressConfig",
 ]

@@ -17,7 +17,8 @@ Splits are ``train`` (training) and ``test`` (validation and evaluation; ``val``
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import pytorch_lightning as pl
@@ -59,7 +60,8 @@ class DataConfig:
     """Keys every ``configs/dataset/*.yaml`` has; ``name`` is the dataset's registry key."""
 
     name: str = ""
-    data_dir: str = "data"
+    # where datasets and their caches live: the same default as configs/paths/default.yaml
+    data_dir: str = field(default_factory=lambda: os.environ.get("GENLAB_DATA_DIR", "data"))
     batch_size: int = 128  # GLOBAL: divided by the trainer's world size
     seed: int = 0
     on_device: str = "auto"  # auto | true | false: keep the whole split on the training device

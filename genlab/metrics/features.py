@@ -3,7 +3,8 @@
 - ``inception``: torch-fidelity's InceptionV3 (the TF-FID port behind torchmetrics' FID/KID/IS):
   2048-d pool features and 1008 ``logits_unbiased``. Images are converted to what it expects: uint8
   RGB (grayscale repeated to 3 channels); it resizes them to 299 px itself. Weights are only read
-  from a local file (``eval.inception_weights`` or torch hub's cache): evaluation never downloads.
+  from a local file (``eval.inception_weights``, ``$GENLAB_INCEPTION_WEIGHTS`` or torch hub's cache, see
+  :func:`inception_search_path`): evaluation never downloads.
 - ``classifier``: a genlab :class:`~genlab.models.classifier.Classifier` checkpoint; its penultimate
   activations and its logits. Images are resized to its training size; a grayscale classifier reads
   multi-channel images (stacked MNIST) one channel at a time (features concatenated, one set of
@@ -14,6 +15,7 @@ Both return ``(features (B, F), logits (B, G, K))`` with G = 1, or G = channels 
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -28,8 +30,34 @@ INCEPTION_URL = f"https://github.com/toshas/torch-fidelity/releases/download/v0.
 FEATURE_EXTRACTORS = ("inception", "classifier")
 
 
+INCEPTION_ENV = "GENLAB_INCEPTION_WEIGHTS"
+
+
+class FeaturesUnavailable(ConfigError):
+    """The feature extractor's weights are nowhere to be found (not a mistake in what the user passed):
+    `genlab eval` skips the metrics that need these features and computes the others."""
+
+    def __init__(self, message: str, reason: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def inception_search_path() -> list[tuple[str, Path | None]]:
+    """Where genlab looks for the Inception weights when ``eval.inception_weights`` is not set, in order:
+    (how the place is named, the file there or None when the place is not set)."""
+    env = os.environ.get(INCEPTION_ENV)
+    hub = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE  # torch-fidelity downloads here too
+    return [
+        (f"${INCEPTION_ENV}", Path(env).expanduser() if env else None),
+        ("torch hub cache ($TORCH_HOME/hub, default ~/.cache/torch/hub)", hub),
+    ]
+
+
 def inception_weights_path(path: str | None) -> Path:
-    """The local Inception weights file: ``path``, else torch hub's cache; a one-line ConfigError otherwise."""
+    """The local Inception weights file: ``path``, else the first file found on :func:`inception_search_path`.
+
+    A ``path`` that does not exist is a ConfigError; weights found nowhere are :class:`FeaturesUnavailable`
+    naming every place searched."""
     if path:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -37,12 +65,19 @@ def inception_weights_path(path: str | None) -> Path:
                 f"eval.inception_weights={path} does not exist; download {INCEPTION_URL} and point it there"
             )
         return p
-    cached = Path(torch.hub.get_dir()) / "checkpoints" / INCEPTION_FILE
-    if cached.is_file():
-        return cached
-    raise ConfigError(
-        f"FID/KID/IS with eval.features=inception need the Inception weights {INCEPTION_FILE}: download "
-        f"{INCEPTION_URL} and set eval.inception_weights=<path> (or use eval.features=classifier)"
+    searched = inception_search_path()
+    for _, candidate in searched:
+        if candidate is not None and candidate.is_file():
+            return candidate
+    places = ", ".join(
+        f"{where} (not set)" if candidate is None else f"{candidate} [{where}]"
+        for where, candidate in searched
+    )
+    reason = f"Inception weights not found (searched: eval.inception_weights (not set), {places})"
+    raise FeaturesUnavailable(
+        f"{reason}; download {INCEPTION_URL} and set eval.inception_weights=<path> or ${INCEPTION_ENV} "
+        "(or use eval.features=classifier with eval.classifier_ckpt)",
+        reason,
     )
 
 

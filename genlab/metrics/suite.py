@@ -17,17 +17,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
 from genlab.metrics.classifier_stats import class_kl, stacked_modes
-from genlab.metrics.features import build_extractor, extract
+from genlab.metrics.features import FeaturesUnavailable, build_extractor, extract
 from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
 from genlab.metrics.modes import mode_stats
 from genlab.metrics.prdc import prdc
 from genlab.models.capabilities import LikelihoodModel
+from genlab.phases import Phases, items_in
 
 FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl")
 METRICS = (*FEATURE_METRICS, "modes", "likelihood")
@@ -73,10 +75,12 @@ def check_metrics(names: list[str], model: nn.Module, features: str | None) -> N
             raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
 
 
+def uses_features(name: str, model: nn.Module) -> bool:
+    return name in FEATURE_METRICS or (name == "modes" and data_kind(model.spec) == "stacked_mnist")
+
+
 def needs_features(names: list[str], model: nn.Module) -> bool:
-    return any(n in FEATURE_METRICS for n in names) or (
-        "modes" in names and data_kind(model.spec) == "stacked_mnist"
-    )
+    return any(uses_features(n, model) for n in names)
 
 
 @dataclass
@@ -101,10 +105,15 @@ class Reference:
         real = dm.real_samples(n, split=split, generator=torch.Generator().manual_seed(seed + 1))
         return cls(real, modes=dm.modes, mode_std=dm.mode_std)
 
-    def features(self, extractor: nn.Module, to_unit, batch_size: int) -> tuple[Tensor, Tensor]:
+    def features(
+        self, extractor: nn.Module, to_unit, batch_size: int, phases: Phases | None = None
+    ) -> tuple[Tensor, Tensor]:
         key = id(extractor)
         if key not in self._features:
-            self._features[key] = extract(extractor, (to_unit(x) for x in self.samples.split(batch_size)))
+            phases = phases or Phases.off()
+            with phases.phase("features of the real samples", len(self.samples), "samples") as p:
+                batches = p.track(self.samples.split(batch_size), size=items_in)
+                self._features[key] = extract(extractor, (to_unit(x) for x in batches))
         return self._features[key]
 
 
@@ -137,6 +146,13 @@ class EvalPlan:
     batch_size: int = 250
     seed: int = 0
     iw_samples: int = 100
+    # metrics left out because what they need is not available: reason -> metric names
+    skipped: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def generated(self) -> int:
+        """Samples the plan generates (the likelihoods only read the real reference)."""
+        return self.n_samples if any(name != "likelihood" for name in self.names) else 0
 
     @classmethod
     def build(
@@ -154,31 +170,56 @@ class EvalPlan:
         iw_samples: int = 100,
         exclude: tuple[str, ...] = (),
         device: torch.device | str = "cpu",
+        partial: bool = False,
     ) -> EvalPlan:
         """Checks the metrics against the model and data, loads the feature extractor and draws the
-        reference (one-line ConfigErrors for impossible choices or missing weights)."""
+        reference (one-line ConfigErrors for impossible choices or missing weights).
+
+        ``partial``: metrics whose features are unavailable (no Inception weights found; stacked-MNIST modes
+        without a digit classifier, under ``auto``) are skipped and listed in ``skipped`` instead, as long as
+        some metric is left to compute."""
         features = default_features(features, classifier_ckpt)
-        if metrics == "auto":
+        auto = metrics == "auto"
+        if auto:
             names = [n for n in auto_metrics(model, features) if n not in exclude]
         else:
             names = [metrics] if isinstance(metrics, str) else list(metrics)
         check_metrics(names, model, features)
+        skipped: dict[str, list[str]] = {}
+        stacked = data_kind(model.spec) == "stacked_mnist"
+        if stacked and "modes" in names and features != "classifier":
+            reason = (
+                "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
+                "(`genlab train model=classifier dataset=mnist`)"
+            )
+            if not (partial and auto):
+                raise ConfigError(reason)
+            skipped[reason] = ["modes"]
+            names.remove("modes")
         n = n_samples or DEFAULT_SAMPLES[data_kind(model.spec)]
         extractor = None
         if needs_features(names, model):
-            extractor = build_extractor(
-                features, model.spec.channels, classifier_ckpt, inception_weights, device
-            )
-        else:
+            try:
+                extractor = build_extractor(
+                    features, model.spec.channels, classifier_ckpt, inception_weights, device
+                )
+            except FeaturesUnavailable as e:
+                left = [name for name in names if not uses_features(name, model)]
+                if not partial or not left:
+                    raise
+                skipped[e.reason] = [name for name in names if uses_features(name, model)]
+                names = left
+        if extractor is None:
             features = None
         reference = (
             Reference.from_datamodule(datamodule, split, n, seed) if names else Reference(torch.empty(0))
         )
-        return cls(names, n, reference, extractor, features, batch_size, seed, iw_samples)
+        return cls(names, n, reference, extractor, features, batch_size, seed, iw_samples, skipped)
 
     @torch.no_grad()
-    def run(self, model: nn.Module) -> dict[str, float | int | list]:
-        """Every planned metric for ``n_samples`` samples of ``model`` against the reference."""
+    def run(self, model: nn.Module, phases: Phases | None = None) -> dict[str, Any]:
+        """Every planned metric for ``n_samples`` samples of ``model`` against the reference; ``phases``
+        announces each step with its time (silent by default, e.g. inside training)."""
         if not self.names:
             return {}
         if self.extractor is not None:
@@ -186,51 +227,62 @@ class EvalPlan:
         # KID/IS draw their subsets from the global RNG: seed it, without disturbing a training run's stream
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed)
-            return self._compute(model, torch.Generator().manual_seed(self.seed))
+            return self._compute(model, torch.Generator().manual_seed(self.seed), phases or Phases.off())
 
-    def _compute(self, model: nn.Module, g: torch.Generator) -> dict:
-        results: dict[str, float | int | list] = {}
+    def _generated(self, model: nn.Module, g: torch.Generator, progress) -> Iterator[Tensor]:
+        return progress.track(generated_batches(model, self.n_samples, self.batch_size, g), size=items_in)
+
+    def _compute(self, model: nn.Module, g: torch.Generator, phases: Phases) -> dict:
+        results: dict[str, Any] = {}
         if needs_features(self.names, model):
-            results.update(self._feature_metrics(model, g))
+            results.update(self._feature_metrics(model, g, phases))
         elif "modes" in self.names:
-            fake = torch.cat(list(generated_batches(model, self.n_samples, self.batch_size, g)))
-            stats = mode_stats(fake, self.reference.modes, self.reference.mode_std)
+            with phases.phase("generating samples", self.n_samples, "samples") as p:
+                fake = torch.cat(list(self._generated(model, g, p)))
+            with phases.phase("modes"):
+                stats = mode_stats(fake, self.reference.modes, self.reference.mode_std)
             results.update(
                 {k: stats[k] for k in ("modes_covered", "hq_fraction", "num_modes")},
                 mode_counts=stats["counts"],
             )
         if "likelihood" in self.names:
             results.update(
-                likelihood_metrics(model, self.reference.samples, self.iw_samples, self.batch_size, g)
+                likelihood_metrics(model, self.reference.samples, self.iw_samples, self.batch_size, g, phases)
             )
         return results
 
-    def _feature_metrics(self, model: nn.Module, g: torch.Generator) -> dict:
+    def _feature_metrics(self, model: nn.Module, g: torch.Generator, phases: Phases) -> dict:
         names, extractor = self.names, self.extractor
-        fake_f, fake_logits = extract(
-            extractor,
-            (model.to_unit(x) for x in generated_batches(model, self.n_samples, self.batch_size, g)),
-        )
-        real_f, real_logits = self.reference.features(extractor, model.to_unit, self.batch_size)
+        with phases.phase(
+            f"generating samples and their {self.features} features", self.n_samples, "samples"
+        ) as p:
+            fake_f, fake_logits = extract(extractor, (model.to_unit(x) for x in self._generated(model, g, p)))
+        real_f, real_logits = self.reference.features(extractor, model.to_unit, self.batch_size, phases)
         out: dict[str, float | int] = {}
         if "fid" in names:
-            out["fid"] = frechet_distance(real_f, fake_f)
+            with phases.phase("fid"):
+                out["fid"] = frechet_distance(real_f, fake_f)
         if "kid" in names:
-            out["kid"], out["kid_std"] = kernel_distance(real_f, fake_f)
+            with phases.phase("kid"):
+                out["kid"], out["kid_std"] = kernel_distance(real_f, fake_f)
         if "is" in names:
-            out["is"], out["is_std"] = inception_score(fake_logits[:, 0])
+            with phases.phase("is"):
+                out["is"], out["is_std"] = inception_score(fake_logits[:, 0])
         if "prdc" in names:
-            out.update(prdc(real_f, fake_f))
+            with phases.phase("prdc"):
+                out.update(prdc(real_f, fake_f))
         if "class_kl" in names:
-            k = fake_logits.shape[-1]
-            out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
+            with phases.phase("class_kl"):
+                k = fake_logits.shape[-1]
+                out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
         if "modes" in names:  # stacked MNIST: one digit per channel
             if fake_logits.shape[1] == 1:
                 raise ConfigError(
                     "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
                     "(`genlab train model=classifier dataset=mnist`)"
                 )
-            stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
+            with phases.phase("modes"):
+                stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
             out.update(
                 modes_covered=stats["modes"],
                 mode_kl=stats["kl_uniform"],
@@ -240,7 +292,12 @@ class EvalPlan:
 
 
 def likelihood_metrics(
-    model, data: Tensor, k: int, batch_size: int, generator: torch.Generator
+    model,
+    data: Tensor,
+    k: int,
+    batch_size: int,
+    generator: torch.Generator,
+    phases: Phases | None = None,
 ) -> dict[str, float]:
     """VAE test metrics in nats per example: negative ELBO (one z sample, closed-form KL), the k-sample
     importance-weighted NLL bound, and the number of active latent units (Burda et al. 2016)."""
@@ -249,12 +306,15 @@ def likelihood_metrics(
     device = model.device
     g = torch.Generator(device=device).manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
     neg_elbo, iw_nll, means = [], [], []
-    for x in data.split(batch_size):
-        x = model.binarize(x.to(device), generator=g)
-        terms = model.elbo_terms(x, generator=g)  # the model's own objective pieces (beta = 1)
-        neg_elbo.append(terms.recon + terms.kl)
-        iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g))
-        means.append(terms.mu)
+    phases = phases or Phases.off()
+    with phases.phase(f"likelihood (neg_elbo, iw_nll with k={k})", len(data), "images") as progress:
+        for x in data.split(batch_size):
+            x = model.binarize(x.to(device), generator=g)
+            terms = model.elbo_terms(x, generator=g)  # the model's own objective pieces (beta = 1)
+            neg_elbo.append(terms.recon + terms.kl)
+            iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g))
+            means.append(terms.mu)
+            progress.update(len(x))
     return {
         "neg_elbo": torch.cat(neg_elbo).mean().item(),
         "iw_nll": torch.cat(iw_nll).mean().item(),
