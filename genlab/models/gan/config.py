@@ -40,6 +40,13 @@ class GANConfig:
     diffaugment: str = ""
     # PacGAN: D judges `pack` samples at once
     pack: int = 1
+    # class-conditional (needs a labelled dataset): G reads the label (embedding concatenated to z, conditional
+    # BatchNorm in dcgan/resnet), D is a projection discriminator (Miyato & Koyama 2018)
+    conditional: bool = False
+    # conditional: size of G's class embedding concatenated to z
+    class_dim: int = 32
+    # conditional: weight of the ACGAN auxiliary classifier loss (D classifies real images, G its samples); 0 = off
+    ac_weight: float = 0.0
     channels_last: bool = False
     compile: bool = False
     # the metric a checkpoint callback / sweeper should watch (e.g. val/hq_fraction for 2D data)
@@ -57,6 +64,9 @@ class GANConfig:
         "spectral_norm",
         "ema",
         "pack",
+        "conditional",
+        "class_dim",
+        "ac_weight",  # 0 <-> > 0 adds or removes D's classifier head
     )
 
     def __post_init__(self) -> None:
@@ -86,6 +96,18 @@ class GANConfig:
         for name in self.augmentations:
             check_choice("model.diffaugment", name, AUGMENTATIONS)
         check_at_least("model.pack", self.pack, 1, 4)
+        check_at_least("model.class_dim", self.class_dim, 1, 32)
+        check_at_least("model.ac_weight", self.ac_weight, 0, 1.0)
+        require(
+            self.conditional or self.ac_weight == 0,
+            f"model.ac_weight={self.ac_weight} needs model.conditional=true (the auxiliary classifier learns "
+            "the labels); set model.conditional=true or model.ac_weight=0",
+        )
+        require(
+            not (self.conditional and self.pack > 1),
+            f"model.pack={self.pack} cannot be combined with model.conditional=true: the projection "
+            "discriminator scores one labelled sample at a time; set model.pack=1",
+        )
 
     @property
     def gradient_penalty(self) -> float:
