@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install train test test-slow test-all lint tensorboard bench clean
+.PHONY: install train test test-slow test-all lint tensorboard bench clean clean-runs
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -34,6 +34,9 @@ tensorboard: $(STAMP)  ## serve every run under outputs/
 
 bench: $(STAMP)  ## throughput benchmark: genlab vs plain PyTorch vs a PIL DataLoader pipeline
 	$(BIN)/python scripts/bench.py $(ARGS)
+
+clean-runs: $(STAMP)  ## list runs under outputs/ (status, size, age) and what would be deleted; ARGS=--yes deletes
+	$(BIN)/genlab clean $(ARGS)
 
 clean:
 	rm -rf outputs/runs outputs/multirun .pytest_cache

@@ -8,6 +8,7 @@ stderr and exit code 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceb
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import sys
@@ -19,6 +20,7 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
+from genlab.config.help import register_resolver
 from genlab.errors import GenlabError, RunInterrupted
 from genlab.hydra_context import in_sweep, register_resolvers
 from genlab.quiet import quiet
@@ -54,13 +56,25 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
     "eval": ("eval", eval_task, "evaluate a checkpoint (FID/KID/IS, PRDC, NLL, modes)"),
 }
 
-USAGE = "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...]"
+# subcommands that are not Hydra apps: name -> (module whose main(args) returns the exit code, help line)
+PLAIN_COMMANDS: dict[str, tuple[str, str]] = {
+    "clean": (
+        "genlab.clean",
+        "list run directories (status, size, age); delete failed or old ones with --yes",
+    ),
+}
+
+USAGE = (
+    "usage: genlab {train,sample,eval} [--debug] [-m] [--cfg job] [key=value ...] | genlab clean [options]"
+)
 
 
 def print_help() -> None:
     print(f"genlab {__version__}: config-driven experiments for generative image models (GANs, VAEs)\n")
     print(USAGE + "\n\ncommands:")
     for name, (_, _, text) in COMMANDS.items():
+        print(f"  {name:<8} {text}")
+    for name, (_, text) in PLAIN_COMMANDS.items():
         print(f"  {name:<8} {text}")
     print("\n`genlab <command> --help` lists that command's config groups and keys.")
     print("Examples: genlab train model=vae dataset=mnist | genlab train -m optimizer.lr=1e-4,2e-4")
@@ -313,9 +327,16 @@ def main(argv: list[str] | None = None) -> int:
         print(f"genlab {__version__}")
         return 0
     command, args = argv[0], argv[1:]
+    if command in PLAIN_COMMANDS:
+        code = importlib.import_module(PLAIN_COMMANDS[command][0]).main(args)
+        if code:
+            raise SystemExit(code)
+        return 0
     quiet()
+    register_resolver()  # ${genlab_keys:...} in the --help templates
     if command not in COMMANDS:
-        fail("", f"unknown command {command!r}; choose one of: {', '.join(COMMANDS)} (genlab --help)")
+        known = ", ".join([*COMMANDS, *PLAIN_COMMANDS])
+        fail("", f"unknown command {command!r}; choose one of: {known} (genlab --help)")
     debug = "--debug" in args or os.environ.get("HYDRA_FULL_ERROR") == "1"
     args = [a for a in args if a != "--debug"]
     try:

@@ -44,13 +44,15 @@ class EvalConfig:
     split: str = "test"
     # inception | classifier; null: classifier when classifier_ckpt is set, else inception
     features: str | None = None
+    # a `genlab train model=classifier` checkpoint: its features replace Inception's (MNIST-like data)
     classifier_ckpt: str | None = None
+    # local torch-fidelity weights-inception-2015-12-05-6726825d.pth (else $GENLAB_INCEPTION_WEIGHTS, torch hub)
     inception_weights: str | None = None
     # "auto" (by data kind and model family) or a list of: fid, kid, is, prdc, class_kl, modes, likelihood
     metrics: Any = "auto"
-    batch_size: int = 250
-    device: str = "auto"
-    seed: int = 0
+    batch_size: int = 250  # samples per forward pass
+    device: str = "auto"  # auto | cpu | cuda | cuda:N
+    seed: int = 0  # same seed, same samples and same numbers
     # k of the importance-weighted NLL bound (VAE)
     iw_samples: int = 100
     # where the run's dataset is read from; null: the data_dir stored in the run config
@@ -85,7 +87,7 @@ class EvalConfig:
 class EvalCommand:
     """The keys of ``configs/eval.yaml``."""
 
-    ckpt: str | None = None
+    ckpt: str | None = None  # a checkpoint written by genlab train (required)
     # report file; null: eval.json beside the checkpoint
     out: str | None = None
     eval: EvalConfig = field(default_factory=EvalConfig)

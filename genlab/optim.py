@@ -20,11 +20,11 @@ SCHEDULERS = ("none", "cosine", "linear")
 
 @dataclass(frozen=True)
 class OptimizerConfig:
-    name: str = "adam"
-    lr: float = 2e-4
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    weight_decay: float = 0.0
-    momentum: float = 0.0
+    name: str = "adam"  # adam | adamw | rmsprop | sgd
+    lr: float = 2e-4  # learning rate (the family's default: GAN 2e-4, VAE and classifier 1e-3)
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])  # Adam/AdamW moment decays
+    weight_decay: float = 0.0  # L2 (adam, sgd) or decoupled (adamw) weight decay
+    momentum: float = 0.0  # sgd and rmsprop momentum
     # learning-rate schedule over trainer.max_steps: constant, cosine decay or linear decay to 0
     scheduler: str = "none"
 

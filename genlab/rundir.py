@@ -162,6 +162,34 @@ class RunLock:
         )
 
 
+def lock_holder(run_dir: str | Path) -> dict[str, Any] | None:
+    """The record of the live process holding ``run_dir``'s :class:`RunLock`, or None when none holds it.
+
+    Only looks: the lock is probed with a shared, non-blocking ``flock`` on a read-only descriptor, so the
+    directory is not modified. A holder whose record cannot be read is reported as ``{}``.
+    """
+    path = Path(run_dir) / LOCK_NAME
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None  # no lock file: nobody holds it
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except OSError as e:
+            if e.errno not in (errno.EWOULDBLOCK, errno.EAGAIN, errno.EACCES):
+                raise
+            try:
+                holder = json.loads(path.read_text())
+            except (OSError, ValueError):
+                holder = {}
+            return holder if isinstance(holder, dict) else {}
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        return None
+    finally:
+        os.close(fd)
+
+
 def _is_stale_temp(name: str) -> bool:
     """Whether a file name is one of the temp names genlab writes before renaming into place."""
     return bool(_MKSTEMP_TEMP.match(name) or _STEM_TEMP.match(name))

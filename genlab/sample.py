@@ -34,8 +34,9 @@ class SampleConfig:
     ckpt: str | None = None
     # number of samples
     n: int = 64
-    # .png: a grid; .npy: the raw array in [0, 1] (N, C, H, W), or (N, 2) for 2D data
-    out: str = "outputs/samples.png"
+    # .png: a grid; .npy: the raw array in [0, 1] (N, C, H, W), or (N, 2) for 2D data; null: the run's
+    # samples/ folder, <run dir>/samples/<ckpt>-<mode>-n<n>-seed<seed>.png (.npy for 2D data)
+    out: str | None = None
     # same seed, same samples
     seed: int = 0
     # prior | reconstruct (VAE) | interpolate
@@ -52,7 +53,7 @@ class SampleConfig:
         require(bool(self.ckpt), "ckpt is required: genlab sample ckpt=<run dir>/checkpoints/last.ckpt")
         check_at_least("n", self.n, 1, 64)
         require(
-            Path(self.out).suffix in (".png", ".npy"),
+            self.out is None or Path(self.out).suffix in (".png", ".npy"),
             f"out={self.out}: the file must end in .png (grid) or .npy (raw array)",
         )
         check_seed("seed", self.seed, 0)
@@ -143,13 +144,23 @@ def in_chunks(fn, n: int, chunk: int = 1000, progress: Progress | None = None) -
     return torch.cat(parts)
 
 
+def default_out(cfg: SampleConfig) -> Path:
+    """``out: null``: the samples of a checkpoint go to its run's ``samples/`` folder (beside the run's own
+    grids, removed with the run, never overwriting another run's), named after checkpoint, mode, n and seed."""
+    ckpt = Path(cfg.ckpt)
+    run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
+    return run_dir / "samples" / f"{ckpt.stem}-{cfg.mode}-n{cfg.n}-seed{cfg.seed}.png"
+
+
 def sample(cfg: DictConfig) -> str:
     scfg = command_config(SampleConfig, cfg)
     device = pick_device(scfg.device)
-    out = Path(scfg.out)
+    out = Path(scfg.out) if scfg.out else default_out(scfg)
     check_writable(out, "out")
     loaded = load_run(scfg.ckpt, device)
     spec = loaded.run.data
+    if not scfg.out and not spec.is_image:
+        out = out.with_suffix(".npy")
     if out.suffix == ".png" and not spec.is_image:
         raise ConfigError(
             f"out={out} is a PNG grid but this model generates 2D points, not images: use out=<file>.npy"

@@ -27,17 +27,17 @@ PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 class CheckpointConfig:
     """``callbacks.model_checkpoint``."""
 
-    dirpath: str = "checkpoints"
-    filename: str = "step{step:07d}"
-    auto_insert_metric_name: bool = False
-    save_last: bool = True
+    dirpath: str = "checkpoints"  # where checkpoints are written
+    filename: str = "step{step:07d}"  # periodic checkpoint name (Lightning's format string)
+    auto_insert_metric_name: bool = False  # Lightning's metric=value in file names
+    save_last: bool = True  # keep last.ckpt (what resume= continues from)
     # a periodic checkpoint every N training steps (null: none)
     every_n_train_steps: int | None = 500
     # keep every periodic checkpoint (-1); with monitor set, keep the best k
     save_top_k: int = -1
     # e.g. val/neg_elbo (VAE) to keep the best-by-metric checkpoints
     monitor: str | None = None
-    mode: str = "min"
+    mode: str = "min"  # min | max: whether a lower or higher monitor value is better
 
     def __post_init__(self) -> None:
         require(bool(self.dirpath.strip()), "callbacks.model_checkpoint.dirpath is empty; set a directory")

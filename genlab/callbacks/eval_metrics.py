@@ -29,13 +29,13 @@ class EvalMetricsConfig:
     n_samples: int | None = None
     # inception | classifier; null: classifier when classifier_ckpt is set
     features: str | None = None
-    classifier_ckpt: str | None = None
-    inception_weights: str | None = None
+    classifier_ckpt: str | None = None  # a `genlab train model=classifier` checkpoint (its features)
+    inception_weights: str | None = None  # local torch-fidelity Inception weights file
     # evaluate after every N-th validation round
     every_n_validations: int = 1
-    split: str = "test"
-    batch_size: int = 250
-    seed: int = 0
+    split: str = "test"  # real reference split of the run's dataset
+    batch_size: int = 250  # samples per forward pass
+    seed: int = 0  # same seed, same generated samples every round
 
     def __post_init__(self) -> None:
         if self.n_samples is not None:

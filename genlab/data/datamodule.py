@@ -59,11 +59,11 @@ RESUME_MUTABLE = ("data_dir", "download", "on_device", "num_workers")
 class DataConfig:
     """Keys every ``configs/dataset/*.yaml`` has; ``name`` is the dataset's registry key."""
 
-    name: str = ""
+    name: str = ""  # the dataset's registry name (set by dataset=<option>)
     # where datasets and their caches live: the same default as configs/paths/default.yaml
     data_dir: str = field(default_factory=lambda: os.environ.get("GENLAB_DATA_DIR", "data"))
     batch_size: int = 128  # GLOBAL: divided by the trainer's world size
-    seed: int = 0
+    seed: int = 0  # seeds the dataset's own randomness (generation, splits, binarization)
     on_device: str = "auto"  # auto | true | false: keep the whole split on the training device
     num_workers: int = 0  # DataLoader workers (streaming datasets only)
 
@@ -85,8 +85,8 @@ class DataConfig:
 class ImageDataConfig(DataConfig):
     """Keys of every image dataset. ``null`` image_size / value_range are resolved from the model's needs."""
 
-    image_size: int | None = None
-    value_range: list[float] | None = None
+    image_size: int | None = None  # pixels per side; null: the native size, or the next one the net makes
+    value_range: list[float] | None = None  # [lo, hi] of pixel values; null: what the model expects
     channels: int | None = None  # 1 (grayscale) or 3 (RGB); null: the dataset's native channels
 
     def __post_init__(self) -> None:

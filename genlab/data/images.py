@@ -217,7 +217,7 @@ def load_torchvision_split(
 @dataclass(frozen=True)
 class TorchvisionConfig(ImageDataConfig):
     name: str = "mnist"  # mnist | fashion_mnist | cifar10
-    download: bool = True
+    download: bool = True  # fetch the files when missing (needs network); false: only use what is there
     val_split: str = "test"  # test: the official test split; train: validate on the training images
 
     def __post_init__(self) -> None:
@@ -309,7 +309,7 @@ class UnlabeledImages(Dataset):
 class CelebAConfig(ImageDataConfig):
     name: str = "celeba"
     channels: int | None = 3
-    download: bool = True
+    download: bool = True  # fetch the files when missing (needs network); false: only use what is there
     crop_size: int = 178  # center crop of the 178x218 aligned faces before resizing (DCGAN convention)
     val_split: str = "test"  # CelebA's official valid or test partition
     num_workers: int = 4

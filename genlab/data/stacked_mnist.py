@@ -35,9 +35,9 @@ def stack_digits(digits: Tensor, digit_labels: Tensor, index: Tensor) -> tuple[T
 class StackedMNISTConfig(ImageDataConfig):
     name: str = "stacked_mnist"
     channels: int | None = 3
-    download: bool = True
-    n_train: int = 60000
-    n_test: int = 10000
+    download: bool = True  # fetch the files when missing (needs network); false: only use what is there
+    n_train: int = 60000  # training images (each 3 random MNIST digits stacked as RGB)
+    n_test: int = 10000  # test images
 
     def __post_init__(self) -> None:
         super().__post_init__()

@@ -126,13 +126,13 @@ def render_shapes(factors: dict[str, Tensor], size: int, shape_ids: Tensor | Non
 class ShapesConfig(ImageDataConfig):
     name: str = "shapes"
     channels: int | None = 1  # 3: each shape gets a random colour (an extra `color` factor)
-    n_train: int = 20000
-    n_test: int = 2000
-    shapes: list[str] = field(default_factory=lambda: list(SHAPES))
-    scale_min: float = 0.35
-    scale_max: float = 0.7
+    n_train: int = 20000  # training images
+    n_test: int = 2000  # test images
+    shapes: list[str] = field(default_factory=lambda: list(SHAPES))  # which of square, ellipse, triangle
+    scale_min: float = 0.35  # smallest shape size, as a fraction of the image side
+    scale_max: float = 0.7  # largest shape size, as a fraction of the image side
     rotation_min: float = 0.0  # degrees, counter-clockwise; [0, 360] covers every orientation
-    rotation_max: float = 360.0
+    rotation_max: float = 360.0  # degrees; each rotation is uniform in [rotation_min, rotation_max]
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -234,8 +234,8 @@ def sample_mixture(
 class GaussianMixtureConfig(DataConfig):
     name: str = "ring"  # ring | grid
     batch_size: int = 256
-    n_train: int = 100000
-    n_test: int = 10000
+    n_train: int = 100000  # training points
+    n_test: int = 10000  # test points
     std: float | None = None  # null: the literature value (ring 0.02, grid 0.05)
     num_modes: int = 8  # ring only
     radius: float = 2.0  # ring only

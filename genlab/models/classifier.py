@@ -28,8 +28,8 @@ POOLED = 4  # spatial size after the adaptive pool
 class ClassifierConfig:
     # channels of the first conv block; doubled in each of the next two blocks
     width: int = 16
-    dropout: float = 0.2
-    label_smoothing: float = 0.0
+    dropout: float = 0.2  # dropout before the last linear layer
+    label_smoothing: float = 0.0  # label smoothing of the cross-entropy loss
     # the metric the checkpoint callback / sweeper should watch (higher is better)
     monitor: str | None = "val/acc"
 

@@ -16,24 +16,22 @@ WGAN_DEFAULT_GP = 10.0
 
 @dataclass(frozen=True)
 class GANConfig:
-    net: str = "dcgan"
-    latent_dim: int = 100
-    g_width: int = 64
-    d_width: int = 64
-    # hidden layer sizes of the mlp nets (2D ring/grid data)
-    g_hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
-    d_hidden: list[int] = field(default_factory=lambda: [256, 256, 256])
-    loss: str = "ns"
+    net: str = "dcgan"  # dcgan (32/64/128 px) | resnet (SNGAN blocks, 32/64 px) | mlp (2D ring/grid data)
+    latent_dim: int = 100  # size of the noise vector z
+    g_width: int = 64  # base channel width of G (conv nets)
+    d_width: int = 64  # base channel width of D (conv nets)
+    g_hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # mlp G hidden layer sizes
+    d_hidden: list[int] = field(default_factory=lambda: [256, 256, 256])  # mlp D hidden layer sizes
+    loss: str = "ns"  # ns (non-saturating) | hinge | wgan
     # gradient penalty weight (WGAN-GP); null = 10 for loss=wgan, 0 (off) otherwise
     gp_lambda: float | None = None
-    r1_gamma: float = 0.0
-    spectral_norm: bool = False
-    n_critic: int = 1
-    ema: bool = False
-    ema_decay: float = 0.999
-    # TTUR: separate learning rates; null = optimizer.lr
-    lr_g: float | None = None
-    lr_d: float | None = None
+    r1_gamma: float = 0.0  # R1 penalty gamma on real data; 0 = off
+    spectral_norm: bool = False  # spectral normalization of every D layer
+    n_critic: int = 1  # D updates per G update (all on the same real batch)
+    ema: bool = False  # sample and evaluate with an exponential moving average of G's weights
+    ema_decay: float = 0.999  # decay of that moving average
+    lr_g: float | None = None  # TTUR: G's learning rate; null = optimizer.lr
+    lr_d: float | None = None  # TTUR: D's learning rate; null = optimizer.lr
     # clip each network's gradient norm to this value; 0 = off
     grad_clip: float = 0.0
     # DiffAugment policy applied to every D input: comma list of translation,cutout,color; "" = off
@@ -47,8 +45,8 @@ class GANConfig:
     class_dim: int = 32
     # conditional: weight of the ACGAN auxiliary classifier loss (D classifies real images, G its samples); 0 = off
     ac_weight: float = 0.0
-    channels_last: bool = False
-    compile: bool = False
+    channels_last: bool = False  # channels-last memory format (GPU speed)
+    compile: bool = False  # torch.compile G and D (GPU speed)
     # the metric a checkpoint callback / sweeper should watch (e.g. val/hq_fraction for 2D data)
     monitor: str | None = None
 

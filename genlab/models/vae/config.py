@@ -15,7 +15,7 @@ LIKELIHOODS = ("bernoulli", "gaussian")
 class VAEConfig:
     # encoder/decoder pair: strided-conv / transposed-conv (conv), residual (resnet) or fully connected (mlp)
     net: str = "conv"
-    latent_dim: int = 32
+    latent_dim: int = 32  # size of z
     # conv/resnet: channels of the first stage, doubled at each downsampling stage (capped at 8x)
     channels: int = 32
     # mlp: units in each of its two hidden layers
@@ -24,13 +24,13 @@ class VAEConfig:
     likelihood: str = "bernoulli"
     # gaussian likelihood: the fixed std, or the initial value of a learned scalar std when learn_std
     gaussian_std: float = 0.1
-    learn_std: bool = False
+    learn_std: bool = False  # gaussian likelihood: learn one scalar std (starting at gaussian_std)
     # dynamic binarization: x ~ Bernoulli(pixel intensity), resampled every training batch; validation
     # data is binarized with a fixed-seed generator so val numbers are stable across epochs
     binarize: bool = True
     # loss = recon NLL + beta_t * KL, beta_t = beta * min(1, step / kl_warmup_steps)
     beta: float = 1.0
-    kl_warmup_steps: int = 0
+    kl_warmup_steps: int = 0  # steps of the linear KL warm-up of beta_t (0: off)
     # free bits (nats per latent dim): the batch-mean KL of each dim is clamped below at this value in the loss
     free_bits: float = 0.0
     # max gradient L2 norm; 0 disables clipping
@@ -38,12 +38,12 @@ class VAEConfig:
     # k of the importance-weighted NLL bound logged as val/iw_nll (k=1 is the ELBO), on the first
     # iw_examples validation examples (0 disables it)
     iw_samples: int = 100
-    iw_examples: int = 1000
+    iw_examples: int = 1000  # validation examples val/iw_nll is computed on (0: off)
     # conditional VAE (Sohn et al. 2015; needs a labelled dataset): encoder q(z|x,y) and decoder p(x|z,y) read
     # the one-hot label; prior samples are drawn per class
     conditional: bool = False
-    channels_last: bool = False
-    compile: bool = False
+    channels_last: bool = False  # channels-last memory format (GPU speed)
+    compile: bool = False  # torch.compile encoder and decoder (GPU speed)
     # metric the checkpoint callback / early stopping / sweeps watch (lower is better)
     monitor: str = "val/neg_elbo"
 

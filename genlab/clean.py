@@ -1,0 +1,251 @@
+"""``genlab clean``: list the run directories under ``outputs/`` with status, size and age; delete some.
+
+Without ``--yes`` nothing is deleted: the listing marks what would go. By default the runs that ended
+badly are selected (failed, interrupted, diverged, and ``stale``: status ``running`` but no live process
+holds the run, e.g. after a kill); ``--status``, ``--all`` and ``--older-than`` choose others. A run held by
+a live process (its :class:`~genlab.rundir.RunLock`) is never deleted: the lock is taken before deleting,
+so a run cannot start or resume in a directory while it is being removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+
+from genlab.errors import GenlabError
+from genlab.rundir import STATUSES, RunDirLocked, RunLock, lock_holder, read_status
+
+# what marks a directory as a genlab run (any one of them)
+RUN_MARKERS = ("status.json", ".hydra", "checkpoints", "train.log")
+# files a sweep directory keeps beside its jobs: removed with the sweep once its last job is deleted
+SWEEP_FILES = ("multirun.yaml", "optimization_results.yaml")
+SELECTABLE = (*STATUSES, "stale", "unknown")
+BAD_ENDINGS = ("failed", "interrupted", "diverged", "stale")
+
+
+class CleanError(GenlabError):
+    """A mistake on the `genlab clean` command line."""
+
+
+@dataclass
+class Run:
+    path: Path
+    status: str  # a status.json status, "stale" (running, no live process) or "unknown" (no status.json)
+    size: int  # bytes
+    updated: float  # seconds since the epoch of the last status update (or file change)
+    holder: dict | None  # the live process holding the run, if any
+
+    @property
+    def in_use(self) -> bool:
+        return self.holder is not None
+
+
+def find_runs(root: Path) -> list[Run]:
+    """Every run directory under ``root`` (not descending into runs, not following links), sorted by path."""
+    runs = []
+    for dirpath, dirnames, _ in os.walk(root):
+        here = Path(dirpath)
+        if here != root and any((here / marker).exists() for marker in RUN_MARKERS):
+            runs.append(describe(here))
+            dirnames.clear()
+            continue
+        dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
+    return sorted(runs, key=lambda r: str(r.path))
+
+
+def describe(path: Path) -> Run:
+    record = read_status(path) or {}
+    holder = lock_holder(path)
+    status = record.get("status") if record.get("status") in STATUSES else "unknown"
+    if status == "running" and holder is None:
+        status = "stale"
+    return Run(path, status, tree_size(path), updated(path, record), holder)
+
+
+def tree_size(path: Path) -> int:
+    total = 0
+    for dirpath, _, filenames in os.walk(path):
+        for name in filenames:
+            try:
+                total += os.lstat(os.path.join(dirpath, name)).st_size
+            except OSError:
+                pass
+    return total
+
+
+def updated(path: Path, record: dict) -> float:
+    try:
+        return datetime.fromisoformat(str(record["updated"])).timestamp()
+    except (KeyError, ValueError):
+        stamps = [path.lstat().st_mtime, *(p.lstat().st_mtime for p in path.iterdir())]
+        return max(stamps)
+
+
+def select(runs: list[Run], statuses: set[str], older_than_days: float | None, now: float) -> list[Run]:
+    chosen = []
+    for run in runs:
+        if run.in_use or run.status not in statuses:
+            continue
+        if older_than_days is not None and now - run.updated < older_than_days * 86400:
+            continue
+        chosen.append(run)
+    return chosen
+
+
+def human_size(n: float) -> str:
+    for unit in ("B", "kB", "MB", "GB"):
+        if n < 1000 or unit == "GB":
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1000
+    return f"{n:.1f} TB"
+
+
+def human_age(seconds: float) -> str:
+    seconds = max(seconds, 0.0)
+    if seconds < 3600:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 86400:
+        return f"{seconds / 3600:.0f} h"
+    return f"{seconds / 86400:.0f} d"
+
+
+def delete(run: Run, root: Path) -> bool:
+    """Delete one run while holding its lock; False when a process took it meanwhile."""
+    try:
+        lock = RunLock(run.path).acquire()
+    except RunDirLocked:
+        return False
+    try:
+        shutil.rmtree(run.path)
+    finally:
+        lock.release()
+    prune_sweep_dirs(run.path.parent, root)
+    return True
+
+
+def prune_sweep_dirs(folder: Path, root: Path) -> None:
+    """Remove folders under ``root`` left with nothing but a sweep's own files (their jobs are all gone)."""
+    root = root.resolve()
+    while folder.resolve() != root and root in folder.resolve().parents:
+        try:
+            entries = list(folder.iterdir())
+        except OSError:
+            return
+        if any(e.is_dir() or e.name not in SWEEP_FILES for e in entries):
+            return
+        for entry in entries:
+            entry.unlink()
+        folder.rmdir()
+        folder = folder.parent
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="genlab clean",
+        description=(
+            "List the run directories under the output directory with status, size and age, and mark the "
+            "ones selected for deletion. Nothing is deleted without --yes. Runs in use by a live process "
+            "are never deleted."
+        ),
+        epilog=(
+            "examples: `genlab clean` (what would go: failed, interrupted, diverged, stale runs); "
+            "`genlab clean --yes`; `genlab clean --all --older-than 14 --yes`; "
+            "`genlab clean --status failed,interrupted`"
+        ),
+    )
+    p.add_argument(
+        "--output-dir", default="outputs", help="where the runs are (paths.output_dir; default: outputs)"
+    )
+    which = p.add_mutually_exclusive_group()
+    which.add_argument(
+        "--status",
+        help=f"comma list of statuses to select, from: {', '.join(SELECTABLE)} "
+        f"(default: {','.join(BAD_ENDINGS)}: finished runs are kept)",
+    )
+    which.add_argument("--all", action="store_true", help="select every run not in use, finished ones too")
+    p.add_argument(
+        "--older-than", type=float, metavar="DAYS", help="only runs last updated more than DAYS ago"
+    )
+    p.add_argument(
+        "--yes", "-y", action="store_true", help="delete the selected runs (default: only list them)"
+    )
+    return p
+
+
+def parse(args: list[str]) -> argparse.Namespace:
+    p = parser()
+
+    def error(message: str) -> None:
+        raise CleanError(f"{message}; see genlab clean --help")
+
+    p.error = error  # type: ignore[method-assign]
+    ns = p.parse_args(args)
+    if ns.all:
+        ns.statuses = set(SELECTABLE)
+    elif ns.status is not None:
+        ns.statuses = {s.strip() for s in ns.status.split(",") if s.strip()}
+        unknown = sorted(ns.statuses - set(SELECTABLE))
+        if unknown or not ns.statuses:
+            raise CleanError(f"--status {ns.status!r}: choose from {', '.join(SELECTABLE)}")
+    else:
+        ns.statuses = set(BAD_ENDINGS)
+    if ns.older_than is not None and not ns.older_than >= 0:
+        raise CleanError(f"--older-than {ns.older_than}: pass a number of days >= 0")
+    return ns
+
+
+def clean(args: list[str], now: float | None = None) -> int:
+    ns = parse(args)
+    root = Path(ns.output_dir)
+    if not root.is_dir():
+        print(f"genlab clean: no runs: {root}/ does not exist")
+        return 0
+    now = time.time() if now is None else now
+    runs = find_runs(root)
+    chosen = select(runs, ns.statuses, ns.older_than, now)
+    print(f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}/ ({human_size(sum(r.size for r in runs))})")
+    if runs:
+        width = max(len(str(r.path)) for r in runs)
+        print(f"  {'action':<7} {'status':<11} {'size':>9} {'age':>7}  {'run':<{width}}")
+        picked = {id(r) for r in chosen}
+        for run in runs:
+            action = "delete" if id(run) in picked else "keep"
+            note = ""
+            if run.in_use:
+                note = f"  (in use by pid {run.holder.get('pid', '?')})"
+            print(
+                f"  {action:<7} {run.status:<11} {human_size(run.size):>9} {human_age(now - run.updated):>7}  "
+                f"{str(run.path):<{width}}{note}".rstrip()
+            )
+    freed = human_size(sum(r.size for r in chosen))
+    if not ns.yes:
+        if chosen:
+            print(
+                f"would delete {len(chosen)} run{'s' * (len(chosen) != 1)} ({freed}); "
+                "nothing deleted: add --yes to delete them"
+            )
+        else:
+            print("nothing selected (genlab clean --help: --status, --all, --older-than)")
+        return 0
+    deleted = [run for run in chosen if delete(run, root)]
+    for run in chosen:
+        if run not in deleted:
+            print(f"kept {run.path}: a process started using it", file=sys.stderr)
+    print(
+        f"deleted {len(deleted)} run{'s' * (len(deleted) != 1)} ({human_size(sum(r.size for r in deleted))})"
+    )
+    return 0
+
+
+def main(args: list[str]) -> int:
+    try:
+        return clean(args)
+    except GenlabError as e:
+        print(f"genlab clean: error: {' '.join(str(e).split())}", file=sys.stderr)
+        return 2
