@@ -80,7 +80,9 @@ class SampleConfig:
             check_at_least("nrow", self.nrow, 1, 8)
         check_choice("split", self.split, ("train", "test", "val"))
         if self.class_ is not None:
-            require(is_class(self.class_), f"class={self.class_!r} must be a class number >= 0 (e.g. class=7)")
+            require(
+                is_class(self.class_), f"class={self.class_!r} must be a class number >= 0 (e.g. class=7)"
+            )
         if is_class(self.classes):
             set_field(self, "classes", [self.classes])
         if self.classes is not None:
@@ -178,7 +180,9 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
     ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
         rows = max(1, n // INTERPOLATION_STEPS)
         z = torch.randn(2 * rows, model.latent_dim, generator=generator)
-        labels = None if classes is None else torch.tensor(classes).repeat(rows)[:rows]  # row i: class i mod len
+        labels = (
+            None if classes is None else torch.tensor(classes).repeat(rows)[:rows]
+        )  # row i: class i mod len
         grid = model.interpolation_grid(rows=rows, steps=INTERPOLATION_STEPS, z=z, labels=labels)
         return grid, INTERPOLATION_STEPS
     if not isinstance(model, Reconstructor):

@@ -386,7 +386,9 @@ def likelihood_metrics(
         for x, y in zip(data.split(batch_size), label_batches, strict=False):
             x = model.binarize(x.to(device), generator=g)
             labelled = {} if y is None else {"labels": y}
-            terms = model.elbo_terms(x, generator=g, **labelled)  # the model's own objective pieces (beta = 1)
+            terms = model.elbo_terms(
+                x, generator=g, **labelled
+            )  # the model's own objective pieces (beta = 1)
             neg_elbo.append(terms.recon + terms.kl)
             iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g, **labelled))
             means.append(terms.mu)

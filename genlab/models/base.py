@@ -175,7 +175,9 @@ class GenerativeModule(GenlabModule, Sampler):
         """The classes a conditional model generates; None when it is unconditional."""
         return int(self.spec.num_classes) if self.conditional else None
 
-    def condition(self, labels: Tensor | None, n: int, generator: torch.Generator | None = None) -> Tensor | None:
+    def condition(
+        self, labels: Tensor | None, n: int, generator: torch.Generator | None = None
+    ) -> Tensor | None:
         """The ``n`` labels to decode with, on the model's device: None when unconditional, uniform random
         classes (drawn from ``generator``) when the model is conditional and ``labels`` is None."""
         if not self.conditional:
@@ -200,7 +202,9 @@ class GenerativeModule(GenlabModule, Sampler):
         return self.fixed_z
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None) -> Tensor:
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
         """``n`` samples in data space (of the classes ``labels``, or random ones, when conditional)."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
         return self.decode(z, self.condition(labels, n, generator))
@@ -209,7 +213,8 @@ class GenerativeModule(GenlabModule, Sampler):
         """``decode`` in chunks of at most DECODE_CHUNK latents."""
         if labels is None:
             return torch.cat([self.decode(part) for part in z.split(DECODE_CHUNK)])
-        return torch.cat([self.decode(a, b) for a, b in zip(z.split(DECODE_CHUNK), labels.split(DECODE_CHUNK))])
+        parts = zip(z.split(DECODE_CHUNK), labels.split(DECODE_CHUNK), strict=True)
+        return torch.cat([self.decode(a, b) for a, b in parts])
 
     @torch.no_grad()
     def class_grid(
