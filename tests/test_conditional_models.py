@@ -59,6 +59,17 @@ def test_a_gan_sample_changes_with_the_label_alone_and_is_fixed_by_label_and_noi
     assert torch.equal(same[0], same[1]) and differ(same[0], other).all()
 
 
+def test_decode_without_labels_cycles_the_classes_and_draws_no_random_numbers():
+    model = gan("dcgan")
+    z = torch.randn(5, model.latent_dim)
+    state = torch.get_rng_state()
+    unlabelled = model.decode(z)  # the divergence guard probes this way during training
+    assert torch.equal(torch.get_rng_state(), state)  # a resumed run continues on the same random stream
+    torch.testing.assert_close(unlabelled, model.decode(z, torch.tensor([0, 1, 2, 0, 1])))
+    with pytest.raises(ValueError, match="labels must be classes in"):
+        model.decode(z, torch.tensor([0, 1, 2, 3, 0]))
+
+
 @pytest.mark.parametrize("net", ["conv", "mlp"])
 def test_a_cvae_sample_changes_with_the_label_alone(net):
     spec = DataSpec((1, 28, 28), (0.0, 1.0), num_classes=4, name="tiny")

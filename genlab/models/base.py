@@ -142,8 +142,9 @@ class GenerativeModule(GenlabModule, Sampler):
 
     A class-conditional model (``model.conditional=true``) decodes ``(z, labels)``: ``labels`` is a long tensor
     of classes in ``[0, num_classes)``, one per latent. Every method takes ``labels=None`` and ignores labels when
-    the model is unconditional, so callers need not ask; a conditional model draws uniform random classes
-    when none are given.
+    the model is unconditional, so callers need not ask. Without labels a conditional model's ``sample`` draws
+    uniform random classes (from its generator), ``decode`` cycles through them (0, 1, 2, ...: no random
+    numbers drawn, e.g. by the divergence guard's probe during training).
     """
 
     def __init__(self, config: Any, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
@@ -176,15 +177,16 @@ class GenerativeModule(GenlabModule, Sampler):
         return int(self.spec.num_classes) if self.conditional else None
 
     def condition(
-        self, labels: Tensor | None, n: int, generator: torch.Generator | None = None
+        self, labels: Tensor | None, n: int, generator: torch.Generator | None = None, random: bool = False
     ) -> Tensor | None:
-        """The ``n`` labels to decode with, on the model's device: None when unconditional, uniform random
-        classes (drawn from ``generator``) when the model is conditional and ``labels`` is None."""
+        """The ``n`` labels to decode with, on the model's device: None when unconditional; when the model is
+        conditional and ``labels`` is None, uniform random classes drawn from ``generator`` (``random``) or the
+        classes in turn."""
         if not self.conditional:
             return None
         k = int(self.spec.num_classes)
         if labels is None:
-            labels = torch.randint(k, (n,), generator=generator)
+            labels = torch.randint(k, (n,), generator=generator) if random else torch.arange(n) % k
         labels = torch.as_tensor(labels, dtype=torch.long)
         if labels.shape != (n,):
             raise ValueError(f"expected {n} labels, got a tensor of shape {tuple(labels.shape)}")
@@ -207,7 +209,7 @@ class GenerativeModule(GenlabModule, Sampler):
     ) -> Tensor:
         """``n`` samples in data space (of the classes ``labels``, or random ones, when conditional)."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.decode(z, self.condition(labels, n, generator))
+        return self.decode(z, self.condition(labels, n, generator, random=True))
 
     def decode_chunked(self, z: Tensor, labels: Tensor | None) -> Tensor:
         """``decode`` in chunks of at most DECODE_CHUNK latents."""
