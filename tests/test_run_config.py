@@ -98,6 +98,7 @@ PRESET_DATA = {  # keep each preset's recipe but shrink the data so two steps ta
     "grid_gan": ["dataset.n_train=2048", "dataset.n_test=512"],
     "grid_best": ["dataset.n_train=2048", "dataset.n_test=512"],
     "mnist_vae": ["model.iw_examples=8", "model.iw_samples=2"],
+    "mnist_cvae": ["model.iw_examples=8", "model.iw_samples=2"],
 }
 
 
@@ -124,7 +125,8 @@ def test_train_help_lists_every_group_with_its_options(capsys):
     assert "model: classifier, gan, vae" in out
     assert "dataset: celeba, cifar10, fashion_mnist, folder, grid, mnist, ring, shapes, stacked_mnist" in out
     assert (
-        "experiment: grid_best, grid_gan, mnist_classifier, mnist_vae, quickstart, ring_best, ring_gan" in out
+        "experiment: grid_best, grid_gan, mnist_cgan, mnist_classifier, mnist_cvae, mnist_vae, quickstart, ring_best, "
+        "ring_gan" in out
     )
 
 
