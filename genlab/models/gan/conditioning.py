@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor, nn
 
 
@@ -68,8 +67,3 @@ class ProjectionDiscriminator(nn.Module):
         if not with_classes:
             return logits
         return logits, (self.classifier(h) if self.classifier is not None else None)
-
-
-def random_labels(n: int, num_classes: int, generator: torch.Generator | None = None) -> Tensor:
-    """``n`` labels drawn uniformly from ``num_classes`` classes (CPU)."""
-    return torch.randint(num_classes, (n,), generator=generator)
