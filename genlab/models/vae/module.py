@@ -139,8 +139,8 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel):
     def label_code(self, labels: Tensor | None, n: int, required: bool = True) -> Tensor | None:
         """The one-hot labels (n, num_classes) a conditional VAE's nets read; None when unconditional.
 
-        Encoding and likelihoods need the data's labels (``required``); decoding without labels draws random
-        classes."""
+        Encoding and likelihoods need the data's labels (``required``); decoding without labels cycles through
+        the classes (see :meth:`condition`)."""
         if not self.conditional:
             return None
         if labels is None:
