@@ -42,9 +42,10 @@ def differ(a, b) -> torch.Tensor:
 
 
 # ---- the label reaches the sample ----------------------------------------------------------------
-@pytest.mark.parametrize("net", ["dcgan", "resnet", "mlp"])
-def test_a_gan_sample_changes_with_the_label_alone_and_is_fixed_by_label_and_noise(net):
-    model = gan(net)
+@pytest.mark.parametrize("net,class_dim", [("dcgan", 4), ("dcgan", 0), ("resnet", 4), ("mlp", 4)])
+def test_a_gan_sample_changes_with_the_label_alone_and_is_fixed_by_label_and_noise(net, class_dim):
+    model = gan(net, class_dim=class_dim)  # class_dim=0: the label enters through conditional BatchNorm only
+    assert (model.generator.input.embed is None) == (class_dim == 0)
     k = model.num_classes
     z = torch.randn(6, model.latent_dim, generator=torch.Generator().manual_seed(1))
     labels = torch.arange(6) % k
@@ -252,7 +253,11 @@ def test_conditional_vae_trains_and_validates_with_labels(one_thread):
     [
         (dict(conditional=True, pack=2), "model.pack=2 cannot be combined with model.conditional=true"),
         (dict(ac_weight=0.5), "model.ac_weight=0.5 needs model.conditional=true"),
-        (dict(conditional=True, class_dim=0), "model.class_dim=0 must be a finite number >= 1"),
+        (dict(conditional=True, class_dim=-1), "model.class_dim=-1 must be a finite number >= 0"),
+        (
+            dict(conditional=True, class_dim=0, net="mlp"),
+            "model.class_dim=0 leaves net=mlp without the label",
+        ),
     ],
 )
 def test_gan_settings_that_cannot_be_conditional(keys, needle):

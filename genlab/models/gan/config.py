@@ -41,7 +41,7 @@ class GANConfig:
     # class-conditional (needs a labelled dataset): G reads the label (embedding concatenated to z, conditional
     # BatchNorm in dcgan/resnet), D is a projection discriminator (Miyato & Koyama 2018)
     conditional: bool = False
-    # conditional: size of G's class embedding concatenated to z
+    # conditional: size of G's class embedding concatenated to z (0: none, dcgan/resnet conditional BatchNorm only)
     class_dim: int = 32
     # conditional: weight of the ACGAN auxiliary classifier loss (D classifies real images, G its samples); 0 = off
     ac_weight: float = 0.0
@@ -94,7 +94,12 @@ class GANConfig:
         for name in self.augmentations:
             check_choice("model.diffaugment", name, AUGMENTATIONS)
         check_at_least("model.pack", self.pack, 1, 4)
-        check_at_least("model.class_dim", self.class_dim, 1, 32)
+        check_at_least("model.class_dim", self.class_dim, 0, 32)
+        require(
+            not (self.conditional and self.class_dim == 0 and self.net == "mlp"),
+            "model.class_dim=0 leaves net=mlp without the label (its generator has no conditional BatchNorm); "
+            "set model.class_dim >= 1",
+        )
         check_at_least("model.ac_weight", self.ac_weight, 0, 1.0)
         require(
             self.conditional or self.ac_weight == 0,

@@ -59,7 +59,7 @@ class ClassInput(nn.Module):
     def __init__(self, num_classes: int, class_dim: int) -> None:
         super().__init__()
         self.dim = class_dim if num_classes else 0
-        self.embed = nn.Embedding(num_classes, class_dim) if num_classes else None
+        self.embed = nn.Embedding(num_classes, class_dim) if num_classes and class_dim else None
 
     def forward(self, z: Tensor, y: Tensor | None) -> Tensor:
         if self.embed is None:
