@@ -54,13 +54,13 @@ class SampleConfig:
     seed: int = 0
     # prior | reconstruct (VAE) | interpolate
     mode: str = "prior"
-    # images per grid row (null: sqrt(n))
+    # images per grid row (null: sqrt(n); class grids: the samples per class)
     nrow: int | None = None
     # reconstruct mode: the split of the run's dataset to reconstruct
     split: str = "test"
     # auto | cpu | cuda | cuda:N
     device: str = "auto"
-    # conditional checkpoints: draw n samples of this class only (the key is `class`, e.g. class=7)
+    # conditional checkpoints: draw n samples of this class only (e.g. class=7)
     class_: Any = None
     # conditional checkpoints: a class grid, one row per class, n // len(classes) samples each (e.g.
     # classes=[0,1,2]); null: every class
