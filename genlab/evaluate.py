@@ -49,7 +49,8 @@ class EvalConfig:
     classifier_ckpt: str | None = None
     # local torch-fidelity weights-inception-2015-12-05-6726825d.pth (else $GENLAB_INCEPTION_WEIGHTS, torch hub)
     inception_weights: str | None = None
-    # "auto" (by data kind and model family) or a list of: fid, kid, is, prdc, class_kl, modes, likelihood
+    # "auto" (by data kind and model family) or a list of: fid, kid, is, prdc, class_kl, modes, likelihood,
+    # conditional_accuracy, intra_fid (class-conditional models)
     metrics: Any = "auto"
     batch_size: int = 250  # samples per forward pass
     device: str = "auto"  # auto | cpu | cuda | cuda:N

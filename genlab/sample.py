@@ -1,4 +1,9 @@
-"""``genlab sample``: write samples of a trained checkpoint to a PNG grid or a .npy array."""
+"""``genlab sample``: write samples of a trained checkpoint to a PNG grid or a .npy array.
+
+A class-conditional checkpoint draws ``class=7`` (n samples of one class), ``classes=[0,1,2]`` (a class grid: one
+row per class, n // len(classes) samples each, the same latents in every row) or, by default, a class grid of
+every class; the rows of a ``.npy`` class grid follow each other (class 0's samples first).
+"""
 
 from __future__ import annotations
 
@@ -15,7 +20,15 @@ from torchvision.utils import save_image
 
 from genlab.atomic import write_atomic
 from genlab.checkpoint import LoadedRun, load_run, pick_device
-from genlab.config.schema import build_typed, check_at_least, check_choice, check_seed, require
+from genlab.config.schema import (
+    build_typed,
+    check_at_least,
+    check_choice,
+    check_seed,
+    is_number,
+    require,
+    set_field,
+)
 from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
 from genlab.phases import Phases, Progress
@@ -42,7 +55,7 @@ class SampleConfig:
     seed: int = 0
     # prior | reconstruct (VAE) | interpolate
     mode: str = "prior"
-    # images per grid row (null: sqrt(n))
+    # images per grid row (null: sqrt(n); class grids: the samples per class)
     nrow: int | None = None
     # reconstruct mode: the split of the run's dataset to reconstruct
     split: str = "test"
@@ -50,6 +63,11 @@ class SampleConfig:
     device: str = "auto"
     # CPU threads for torch (null: the cores free when the command starts)
     threads: int | None = None
+    # conditional checkpoints: draw n samples of this class only (e.g. class=7)
+    class_: Any = None
+    # conditional checkpoints: a class grid, one row per class, n // len(classes) samples each (e.g.
+    # classes=[0,1,2]); null: every class
+    classes: Any = None
     task: str = "sample"
 
     def __post_init__(self) -> None:
@@ -66,6 +84,36 @@ class SampleConfig:
         if self.nrow is not None:
             check_at_least("nrow", self.nrow, 1, 8)
         check_choice("split", self.split, ("train", "test", "val"))
+        if self.class_ is not None:
+            require(
+                is_class(self.class_), f"class={self.class_!r} must be a class number >= 0 (e.g. class=7)"
+            )
+        if is_class(self.classes):
+            set_field(self, "classes", [self.classes])
+        if self.classes is not None:
+            require(
+                isinstance(self.classes, list) and bool(self.classes) and all(map(is_class, self.classes)),
+                f"classes={self.classes!r} must be a non-empty list of class numbers >= 0 (e.g. classes=[0,1,2])",
+            )
+        require(
+            self.class_ is None or self.classes is None,
+            "set class or classes, not both: class=7 draws one class, classes=[0,1,2] a grid row per class",
+        )
+        require(
+            self.mode != "reconstruct" or (self.class_ is None and self.classes is None),
+            "mode=reconstruct keeps each image's own class: drop class/classes (they choose what to generate)",
+        )
+
+    @property
+    def class_key(self) -> str:
+        """How the user asked for classes, for messages: ``class=7`` or ``classes=[0, 1]`` ('' when not)."""
+        if self.class_ is not None:
+            return f"class={self.class_}"
+        return f"classes={self.classes}" if self.classes is not None else ""
+
+
+def is_class(value: Any) -> bool:
+    return is_number(value) and isinstance(value, int) and value >= 0
 
 
 def command_config(schema: type, cfg: DictConfig) -> Any:
@@ -116,26 +164,62 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
         raise ConfigError(
             f"ckpt={cfg.ckpt} is a {model.family}, not a generative model: pass a GAN or VAE checkpoint"
         )
+    classes = requested_classes(model, cfg)
+    if cfg.mode == "prior" and model.num_classes is not None and cfg.class_ is None:
+        classes = classes or list(range(model.num_classes))
+        per_class = max(1, n // len(classes))  # a class grid: one row per class
+        with Phases("sample", announce=False).phase("sampling a class grid"):
+            x = model.class_grid(classes, per_class, generator=generator)
+        return x, cfg.nrow or per_class
     if cfg.mode == "prior":
+        fixed = None if classes is None else torch.full((min(n, 1000),), classes[0], dtype=torch.long)
         with Phases("sample", announce=False).phase("sampling", n, "samples") as progress:
-            x = in_chunks(lambda k: model.sample(k, generator=generator), n, progress=progress)
+            x = in_chunks(
+                lambda k: model.sample(k, generator=generator, labels=None if fixed is None else fixed[:k]),
+                n,
+                progress=progress,
+            )
         return model.to_unit(x), nrow
     if (
         cfg.mode == "interpolate"
     ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
         rows = max(1, n // INTERPOLATION_STEPS)
         z = torch.randn(2 * rows, model.latent_dim, generator=generator)
-        return model.interpolation_grid(rows=rows, steps=INTERPOLATION_STEPS, z=z), INTERPOLATION_STEPS
+        labels = (
+            None if classes is None else torch.tensor(classes).repeat(rows)[:rows]
+        )  # row i: class i mod len
+        grid = model.interpolation_grid(rows=rows, steps=INTERPOLATION_STEPS, z=z, labels=labels)
+        return grid, INTERPOLATION_STEPS
     if not isinstance(model, Reconstructor):
         raise ConfigError(
             f"mode=reconstruct needs an autoencoder; ckpt={cfg.ckpt} is a {model.family}: use mode=prior"
         )
     run = loaded.run
     datamodule = run.dataset_class(run.dataset, run.data)
-    real = datamodule.real_samples(n, split=cfg.split, generator=generator).to(model.device)
-    recon = model.reconstruct(real)
+    real, labels = datamodule.real_labelled(n, split=cfg.split, generator=generator)
+    real = real.to(model.device)
+    recon = model.reconstruct(real, labels if model.num_classes is not None else None)
     pairs = torch.stack([real, recon], dim=1).flatten(0, 1)  # input, reconstruction, input, ...
     return model.to_unit(pairs), 2 * max(1, nrow // 2)
+
+
+def requested_classes(model: Sampler, cfg: SampleConfig) -> list[int] | None:
+    """The classes asked for with ``class``/``classes``, checked against the checkpoint (None: not asked)."""
+    wanted = [cfg.class_] if cfg.class_ is not None else cfg.classes
+    if wanted is None:
+        return None
+    k = model.num_classes
+    if k is None:
+        raise ConfigError(
+            f"{cfg.class_key} needs a class-conditional checkpoint (trained with model.conditional=true); "
+            f"ckpt={cfg.ckpt} is an unconditional {model.family}: drop {cfg.class_key.split('=')[0]}"
+        )
+    bad = [c for c in wanted if c >= k]
+    if bad:
+        raise ConfigError(
+            f"{cfg.class_key}: class {bad[0]} is not a class of {model.spec.name}, whose classes are 0..{k - 1}"
+        )
+    return list(wanted)
 
 
 @torch.no_grad()
@@ -154,7 +238,9 @@ def default_out(cfg: SampleConfig) -> Path:
     grids, removed with the run, never overwriting another run's), named after checkpoint, mode, n and seed."""
     ckpt = Path(cfg.ckpt)
     run_dir = ckpt.parent.parent if ckpt.parent.name == "checkpoints" else ckpt.parent
-    return run_dir / "samples" / f"{ckpt.stem}-{cfg.mode}-n{cfg.n}-seed{cfg.seed}.png"
+    classes = [cfg.class_] if cfg.class_ is not None else cfg.classes
+    which = "" if classes is None else "-class" + "-".join(map(str, classes))
+    return run_dir / "samples" / f"{ckpt.stem}-{cfg.mode}{which}-n{cfg.n}-seed{cfg.seed}.png"
 
 
 def sample(cfg: DictConfig) -> str:
@@ -178,7 +264,10 @@ def sample(cfg: DictConfig) -> str:
         x, nrow = draw(loaded, scfg, generator)
     x = x.float().cpu()
     write_output(x, out, nrow)
-    print(f"wrote {len(x)} {'images' if spec.is_image else 'points'} ({scfg.mode}) to {out}")
+    what = scfg.mode + (f", {scfg.class_key}" if scfg.class_key else "")
+    if scfg.mode == "prior" and loaded.model.num_classes is not None and scfg.class_ is None:
+        what += ", a class grid: one row per class"
+    print(f"wrote {len(x)} {'images' if spec.is_image else 'points'} ({what}) to {out}")
     return str(out)
 
 

@@ -98,6 +98,7 @@ PRESET_DATA = {  # keep each preset's recipe but shrink the data so two steps ta
     "grid_gan": ["dataset.n_train=2048", "dataset.n_test=512"],
     "grid_best": ["dataset.n_train=2048", "dataset.n_test=512"],
     "mnist_vae": ["model.iw_examples=8", "model.iw_samples=2"],
+    "mnist_cvae": ["model.iw_examples=8", "model.iw_samples=2"],
 }
 
 
@@ -125,8 +126,8 @@ def test_train_help_lists_every_group_with_its_options(capsys):
     assert "dataset: celeba, cifar10, fashion_mnist, folder, grid, mnist, ring, shapes, stacked_mnist" in out
     assert (
         "experiment: grid_best, grid_gan, health_d_wins, health_gan_exploding, health_mode_collapse, "
-        "health_vae_collapse, health_vae_exploding, mnist_classifier, mnist_vae, quickstart, ring_best, ring_gan"
-        in out
+        "health_vae_collapse, health_vae_exploding, mnist_cgan, mnist_classifier, mnist_cvae, mnist_vae, "
+        "quickstart, ring_best, ring_gan" in out
     )
 
 

@@ -23,7 +23,7 @@ from genlab.metrics.suite import EvalPlan
 class EvalMetricsConfig:
     """``callbacks.eval_metrics``."""
 
-    # auto, or a list of: fid, kid, is, prdc, class_kl, modes, likelihood
+    # auto, or a list of: fid, kid, is, prdc, class_kl, modes, likelihood, conditional_accuracy, intra_fid
     metrics: Any = "auto"
     # generated samples per round (null: the `genlab eval` default for the data kind)
     n_samples: int | None = None

@@ -20,6 +20,8 @@ from typing import Any
 
 from omegaconf import OmegaConf
 
+from genlab.config.schema import field_name
+
 RESOLVER = "genlab_keys"
 MAX_VALUE = 32  # characters of a value shown before it is cut
 
@@ -127,10 +129,11 @@ def section_rows(
     if not isinstance(values, dict):
         return [(title, prefix, show(values), "")]
     fields = {f.name: f for f in dataclasses.fields(schema)} if schema is not None else {}
-    for name, value in values.items():
-        key = f"{prefix}.{name}" if prefix else name
+    for key_part, value in values.items():
+        key = f"{prefix}.{key_part}" if prefix else key_part
         if key in hidden:
             continue
+        name = field_name(key_part)  # `class` is the field class_
         nested = fields[name].type if name in fields else None
         nested_cls = schema_of(schema, name) if nested is not None else None
         if isinstance(value, dict) and nested_cls is not None:

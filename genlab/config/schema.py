@@ -8,6 +8,7 @@ bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import keyword
 import math
 from collections.abc import Mapping
 from typing import Any, TypeVar
@@ -26,6 +27,7 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
         data = {}
     if not isinstance(data, Mapping):
         raise ConfigError(f"{prefix} must be a mapping of keys to values, not {data!r}")
+    data = {field_name(k) if isinstance(k, str) else k: v for k, v in data.items()}
     try:
         base = OmegaConf.structured(schema)
         writable(base)
@@ -35,7 +37,7 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
     except ConfigKeyError as e:
         owner = e.object_type if dataclasses.is_dataclass(e.object_type) else schema  # a nested section's
         key = join(prefix, e.full_key or e.key)
-        allowed = ", ".join(f.name for f in dataclasses.fields(owner))
+        allowed = ", ".join(key_name(f.name) for f in dataclasses.fields(owner))
         where = f" of {key.rpartition('.')[0]}" if "." in key else ""
         raise ConfigError(f"{key} is not a known key{where}; allowed keys: {allowed}") from e
     except ValidationError as e:
@@ -59,6 +61,17 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
         raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
     except (TypeError, ValueError) as e:  # a value OmegaConf accepted but the dataclass cannot hold
         raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
+
+
+def field_name(key: str) -> str:
+    """The dataclass field behind a config key: a key that is a Python keyword (``class``) is a field with a
+    trailing underscore (``class_``)."""
+    return f"{key}_" if keyword.iskeyword(key) else key
+
+
+def key_name(field: str) -> str:
+    """The config key of a dataclass field (the inverse of :func:`field_name`)."""
+    return field[:-1] if field.endswith("_") and keyword.iskeyword(field[:-1]) else field
 
 
 def join(prefix: str, key: object) -> str:

@@ -241,6 +241,12 @@ class GenDataModule(pl.LightningDataModule):
 
     def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
         """``n`` real samples in data space (the value range), as a CPU tensor."""
+        return self.real_labelled(n, split, generator)[0]
+
+    def real_labelled(
+        self, n: int, split: str = "test", generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """The samples :meth:`real_samples` draws with the same generator, and their labels (-1: none)."""
         raise NotImplementedError
 
     def labels(self, split: str = "test") -> Tensor:
@@ -337,10 +343,13 @@ class InMemoryDataModule(GenDataModule):
     def test_dataloader(self) -> TensorBatches:
         return self._batches("test", shuffle=False)
 
-    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
-        data = self._split(split)["data"]
+    def real_labelled(
+        self, n: int, split: str = "test", generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        tensors = self._split(split)
+        data = tensors["data"]
         idx = self._pick(n, len(data), generator).to(data.device)
-        return self.transform(data[idx]).cpu()
+        return self.transform(data[idx]).cpu(), tensors["labels"][idx].cpu()
 
     def labels(self, split: str = "test") -> Tensor:
         return self._split(split)["labels"].cpu()
@@ -390,10 +399,13 @@ class StreamingDataModule(GenDataModule):
     def test_dataloader(self) -> DataLoader:
         return self._loader("test", shuffle=False)
 
-    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
+    def real_labelled(
+        self, n: int, split: str = "test", generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
         ds = self._dataset(split)
-        idx = self._pick(n, len(ds), generator)
-        return self.transform(torch.stack([ds[int(i)][0] for i in idx]))
+        items = [ds[int(i)] for i in self._pick(n, len(ds), generator)]
+        labels = torch.tensor([int(label) for _, label in items], dtype=torch.long)
+        return self.transform(torch.stack([x for x, _ in items])), labels
 
     def labels(self, split: str = "test") -> Tensor:
         return torch.full((len(self._dataset(split)),), -1, dtype=torch.long)

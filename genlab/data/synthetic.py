@@ -282,6 +282,8 @@ class GaussianMixtureDataModule(InMemoryDataModule):
     def prepare_data(self) -> None:  # generated in microseconds: nothing to prepare or cache
         pass
 
-    def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
-        """Fresh draws from the true mixture (unlimited, independent of the stored splits)."""
-        return sample_mixture(self.modes, self.mode_std, n, generator)[0]
+    def real_labelled(
+        self, n: int, split: str = "test", generator: torch.Generator | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Fresh draws from the true mixture (unlimited, independent of the stored splits) and their modes."""
+        return sample_mixture(self.modes, self.mode_std, n, generator)

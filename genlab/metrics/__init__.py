@@ -5,15 +5,23 @@
 classifier), ``suite`` (one evaluation pass over a model, shared by `genlab eval` and the training callback).
 """
 
-from genlab.metrics.classifier_stats import class_histogram, class_kl, kl_divergence, stacked_modes
-from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
+from genlab.metrics.classifier_stats import (
+    class_histogram,
+    class_kl,
+    conditional_accuracy,
+    kl_divergence,
+    stacked_modes,
+)
+from genlab.metrics.fid import frechet_distance, inception_score, intra_fid, kernel_distance
 from genlab.metrics.prdc import prdc
 
 __all__ = [
     "class_histogram",
     "class_kl",
+    "conditional_accuracy",
     "frechet_distance",
     "inception_score",
+    "intra_fid",
     "kernel_distance",
     "kl_divergence",
     "prdc",

@@ -1,6 +1,8 @@
 """Statistics of a classifier's predicted labels on generated samples.
 
 - the predicted class histogram and its KL divergence to the data's histogram, ``KL(p_gen || p_data)``;
+- conditional accuracy: the share of a conditional model's samples that the classifier assigns to the class
+  they were generated for;
 - stacked MNIST (Metz et al. 2017; PacGAN/VEEGAN protocol): each of the 3 channels is classified as a
   digit, the triple is one of 10^3 modes; report the modes that got at least one sample and
   ``KL(p_gen || uniform)`` of the mode histogram.
@@ -28,6 +30,13 @@ def kl_divergence(p: Tensor, q: Tensor) -> float:
 def class_kl(fake_labels: Tensor, real_labels: Tensor, num_classes: int) -> float:
     """KL of the predicted class histogram of generated samples to the data's histogram."""
     return kl_divergence(class_histogram(fake_labels, num_classes), class_histogram(real_labels, num_classes))
+
+
+def conditional_accuracy(predicted: Tensor, requested: Tensor) -> float:
+    """Share of samples whose predicted class is the class they were generated for."""
+    if len(requested) == 0:
+        return float("nan")
+    return float((predicted.long().cpu() == requested.long().cpu()).double().mean())
 
 
 def stacked_modes(channel_labels: Tensor, num_classes: int = 10) -> dict[str, float]:

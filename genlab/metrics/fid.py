@@ -45,6 +45,20 @@ def frechet_distance(real: Tensor, fake: Tensor) -> float:
     return float(metric.compute())
 
 
+def intra_fid(
+    real: Tensor, real_labels: Tensor, fake: Tensor, fake_labels: Tensor, num_classes: int
+) -> tuple[float, list[float | None]]:
+    """Intra-FID (Miyato & Koyama 2018): the mean over classes of the FID between the real and the generated
+    features of that class; also the per-class values. A class with fewer than 2 samples on either side has no
+    FID (None) and is left out of the mean."""
+    per_class: list[float | None] = []
+    for c in range(num_classes):
+        r, f = real[real_labels == c], fake[fake_labels == c]
+        per_class.append(frechet_distance(r, f) if min(len(r), len(f)) >= 2 else None)
+    values = [v for v in per_class if v is not None]
+    return (sum(values) / len(values) if values else float("nan")), per_class
+
+
 def kernel_distance(
     real: Tensor, fake: Tensor, subsets: int = 100, subset_size: int = 1000
 ) -> tuple[float, float]:

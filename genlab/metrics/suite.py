@@ -10,7 +10,13 @@ Metric names (``eval.metrics``) and the keys they produce:
 - ``class_kl`` -> class_kl: KL of the classifier's predicted class histogram on samples to that on data;
 - ``modes`` -> modes_covered, hq_fraction, num_modes (2D mixtures), or for stacked MNIST (a grayscale
   classifier reading each channel) modes_covered, mode_kl, num_modes;
-- ``likelihood`` (VAE) -> neg_elbo, iw_nll (k = ``iw_samples``), active_units, on the real reference set.
+- ``likelihood`` (VAE) -> neg_elbo, iw_nll (k = ``iw_samples``), active_units, on the real reference set;
+- class-conditional models only: ``conditional_accuracy`` -> conditional_accuracy, the share of samples the
+  classifier (``eval.features=classifier``, trained on the run's dataset) assigns to the requested class;
+  ``intra_fid`` -> intra_fid, the mean over classes of the within-class FID, and intra_fid_per_class.
+
+A conditional model's samples are drawn for the labels of the real reference (tiled to ``n_samples``), so both
+sides have the same class frequencies and every class has its share of samples.
 """
 
 from __future__ import annotations
@@ -23,15 +29,16 @@ import torch
 from torch import Tensor, nn
 
 from genlab.errors import ConfigError
-from genlab.metrics.classifier_stats import class_kl, stacked_modes
+from genlab.metrics.classifier_stats import class_kl, conditional_accuracy, stacked_modes
 from genlab.metrics.features import FeaturesUnavailable, build_extractor, extract
-from genlab.metrics.fid import frechet_distance, inception_score, kernel_distance
+from genlab.metrics.fid import frechet_distance, inception_score, intra_fid, kernel_distance
 from genlab.metrics.modes import mode_stats
 from genlab.metrics.prdc import prdc
 from genlab.models.capabilities import LikelihoodModel
 from genlab.phases import Phases, items_in
 
-FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl")
+CONDITIONAL_METRICS = ("conditional_accuracy", "intra_fid")
+FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl", *CONDITIONAL_METRICS)
 METRICS = (*FEATURE_METRICS, "modes", "likelihood")
 # n_samples: null -> this many generated samples (the literature's protocols)
 DEFAULT_SAMPLES = {"image": 10_000, "vector": 2_500, "stacked_mnist": 26_000}
@@ -52,7 +59,14 @@ def auto_metrics(model: nn.Module, features: str | None) -> list[str]:
         names = ["modes", "fid", "kid", "prdc"]
     else:
         names = ["fid", "kid", "prdc", "is" if features == "inception" else "class_kl"]
+        if is_conditional(model):
+            names += ["conditional_accuracy"] if features == "classifier" else []
+            names += ["intra_fid"]
     return names + (["likelihood"] if isinstance(model, LikelihoodModel) else [])
+
+
+def is_conditional(model: nn.Module) -> bool:
+    return bool(getattr(model, "conditional", False))
 
 
 def check_metrics(names: list[str], model: nn.Module, features: str | None) -> None:
@@ -73,6 +87,29 @@ def check_metrics(names: list[str], model: nn.Module, features: str | None) -> N
             )
         if name == "likelihood" and not isinstance(model, LikelihoodModel):
             raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
+        if name in CONDITIONAL_METRICS and not is_conditional(model):
+            raise ConfigError(
+                f"eval.metrics: {name} needs a class-conditional checkpoint (model.conditional=true); "
+                f"this {model.family} is unconditional"
+            )
+        if name == "conditional_accuracy" and features != "classifier":
+            raise ConfigError(
+                "eval.metrics: conditional_accuracy needs eval.features=classifier and eval.classifier_ckpt "
+                "(a classifier trained on the run's dataset)"
+            )
+
+
+def check_classifier_classes(extractor: nn.Module, model: nn.Module) -> None:
+    """conditional_accuracy reads the classifier's class as the model's: both must be of the same dataset."""
+    classifier = extractor.classifier
+    spec = classifier.spec
+    if extractor.groups != 1 or spec.name != model.spec.name or classifier.num_classes != model.num_classes:
+        raise ConfigError(
+            f"eval.metrics: conditional_accuracy needs a classifier of the run's {model.num_classes} "
+            f"{model.spec.name} classes, but eval.classifier_ckpt classifies {spec.name} ({classifier.num_classes} "
+            f"classes, {spec.channels} channel(s)); train one with `genlab train model=classifier "
+            f"dataset={model.spec.name}`"
+        )
 
 
 def uses_features(name: str, model: nn.Module) -> bool:
@@ -94,16 +131,18 @@ class Reference:
     samples: Tensor
     modes: Tensor | None = None
     mode_std: float | None = None
+    labels: Tensor | None = None  # the samples' classes (-1: unlabelled)
     _features: dict[int, tuple[Tensor, Tensor]] = field(default_factory=dict, repr=False)
 
     @classmethod
     def from_datamodule(cls, dm, split: str, n: int, seed: int) -> Reference:
-        """``n`` real samples of ``dm``'s ``split`` (at most the split's size for images), drawn with ``seed + 1``
-        (``seed`` itself draws the generated samples): the same reference in training and in `genlab eval`."""
+        """``n`` real samples of ``dm``'s ``split`` (at most the split's size for images) and their labels, drawn
+        with ``seed + 1`` (``seed`` itself draws the generated samples): the same reference in training and in
+        `genlab eval`."""
         if dm.spec.is_image:
             n = min(n, len(dm.labels(split)))
-        real = dm.real_samples(n, split=split, generator=torch.Generator().manual_seed(seed + 1))
-        return cls(real, modes=dm.modes, mode_std=dm.mode_std)
+        real, labels = dm.real_labelled(n, split=split, generator=torch.Generator().manual_seed(seed + 1))
+        return cls(real, modes=dm.modes, mode_std=dm.mode_std, labels=labels)
 
     def features(
         self, extractor: nn.Module, to_unit, batch_size: int, phases: Phases | None = None
@@ -123,11 +162,16 @@ def default_features(features: str | None, classifier_ckpt: str | None) -> str:
 
 
 def generated_batches(
-    model: nn.Module, n: int, batch_size: int, generator: torch.Generator
+    model: nn.Module, n: int, batch_size: int, generator: torch.Generator, labels: Tensor | None = None
 ) -> Iterator[Tensor]:
-    """``n`` samples of ``model`` in data space, ``batch_size`` at a time, on the CPU."""
+    """``n`` samples of ``model`` in data space (of the classes ``labels``, for a conditional model),
+    ``batch_size`` at a time, on the CPU."""
     for start in range(0, n, batch_size):
-        yield model.sample(min(batch_size, n - start), generator=generator).float().cpu()
+        k = min(batch_size, n - start)
+        if labels is None:
+            yield model.sample(k, generator=generator).float().cpu()
+        else:
+            yield model.sample(k, generator=generator, labels=labels[start : start + k]).float().cpu()
 
 
 @dataclass
@@ -211,6 +255,8 @@ class EvalPlan:
                 names = left
         if extractor is None:
             features = None
+        elif "conditional_accuracy" in names:
+            check_classifier_classes(extractor, model)
         reference = (
             Reference.from_datamodule(datamodule, split, n, seed) if names else Reference(torch.empty(0))
         )
@@ -229,8 +275,21 @@ class EvalPlan:
             torch.manual_seed(self.seed)
             return self._compute(model, torch.Generator().manual_seed(self.seed), phases or Phases.off())
 
-    def _generated(self, model: nn.Module, g: torch.Generator, progress) -> Iterator[Tensor]:
-        return progress.track(generated_batches(model, self.n_samples, self.batch_size, g), size=items_in)
+    def generated_labels(self, model: nn.Module) -> Tensor | None:
+        """The classes a conditional model's samples are drawn for: the reference's labels, tiled to
+        ``n_samples`` (balanced classes when the reference has none); None for an unconditional model."""
+        if not is_conditional(model):
+            return None
+        ref = self.reference.labels
+        if ref is None or len(ref) == 0 or bool((ref < 0).any()):
+            return torch.arange(self.n_samples) % int(model.num_classes)
+        return ref.repeat(-(-self.n_samples // len(ref)))[: self.n_samples]
+
+    def _generated(
+        self, model: nn.Module, g: torch.Generator, progress, labels: Tensor | None = None
+    ) -> Iterator[Tensor]:
+        batches = generated_batches(model, self.n_samples, self.batch_size, g, labels)
+        return progress.track(batches, size=items_in)
 
     def _compute(self, model: nn.Module, g: torch.Generator, phases: Phases) -> dict:
         results: dict[str, Any] = {}
@@ -238,7 +297,7 @@ class EvalPlan:
             results.update(self._feature_metrics(model, g, phases))
         elif "modes" in self.names:
             with phases.phase("generating samples", self.n_samples, "samples") as p:
-                fake = torch.cat(list(self._generated(model, g, p)))
+                fake = torch.cat(list(self._generated(model, g, p, self.generated_labels(model))))
             with phases.phase("modes"):
                 stats = mode_stats(fake, self.reference.modes, self.reference.mode_std)
             results.update(
@@ -246,17 +305,22 @@ class EvalPlan:
                 mode_counts=stats["counts"],
             )
         if "likelihood" in self.names:
+            labels = self.reference.labels if is_conditional(model) else None
             results.update(
-                likelihood_metrics(model, self.reference.samples, self.iw_samples, self.batch_size, g, phases)
+                likelihood_metrics(
+                    model, self.reference.samples, self.iw_samples, self.batch_size, g, phases, labels
+                )
             )
         return results
 
     def _feature_metrics(self, model: nn.Module, g: torch.Generator, phases: Phases) -> dict:
         names, extractor = self.names, self.extractor
+        fake_y = self.generated_labels(model)
         with phases.phase(
             f"generating samples and their {self.features} features", self.n_samples, "samples"
         ) as p:
-            fake_f, fake_logits = extract(extractor, (model.to_unit(x) for x in self._generated(model, g, p)))
+            batches = self._generated(model, g, p, fake_y)
+            fake_f, fake_logits = extract(extractor, (model.to_unit(x) for x in batches))
         real_f, real_logits = self.reference.features(extractor, model.to_unit, self.batch_size, phases)
         out: dict[str, float | int] = {}
         if "fid" in names:
@@ -275,6 +339,14 @@ class EvalPlan:
             with phases.phase("class_kl"):
                 k = fake_logits.shape[-1]
                 out["class_kl"] = class_kl(fake_logits[:, 0].argmax(-1), real_logits[:, 0].argmax(-1), k)
+        if "conditional_accuracy" in names:
+            with phases.phase("conditional_accuracy"):
+                out["conditional_accuracy"] = conditional_accuracy(fake_logits[:, 0].argmax(-1), fake_y)
+        if "intra_fid" in names:
+            with phases.phase("intra_fid"):
+                out["intra_fid"], out["intra_fid_per_class"] = intra_fid(
+                    real_f, self.reference.labels, fake_f, fake_y, int(model.num_classes)
+                )
         if "modes" in names:  # stacked MNIST: one digit per channel
             if fake_logits.shape[1] == 1:
                 raise ConfigError(
@@ -298,9 +370,11 @@ def likelihood_metrics(
     batch_size: int,
     generator: torch.Generator,
     phases: Phases | None = None,
+    labels: Tensor | None = None,
 ) -> dict[str, float]:
     """VAE test metrics in nats per example: negative ELBO (one z sample, closed-form KL), the k-sample
-    importance-weighted NLL bound, and the number of active latent units (Burda et al. 2016)."""
+    importance-weighted NLL bound, and the number of active latent units (Burda et al. 2016). A conditional
+    VAE gets the images' ``labels``: the bounds are then on -log p(x|y)."""
     from genlab.models.vae import objective
 
     device = model.device
@@ -308,11 +382,15 @@ def likelihood_metrics(
     neg_elbo, iw_nll, means = [], [], []
     phases = phases or Phases.off()
     with phases.phase(f"likelihood (neg_elbo, iw_nll with k={k})", len(data), "images") as progress:
-        for x in data.split(batch_size):
+        label_batches = [None] * len(data) if labels is None else labels.to(device).split(batch_size)
+        for x, y in zip(data.split(batch_size), label_batches, strict=False):
             x = model.binarize(x.to(device), generator=g)
-            terms = model.elbo_terms(x, generator=g)  # the model's own objective pieces (beta = 1)
+            labelled = {} if y is None else {"labels": y}
+            terms = model.elbo_terms(
+                x, generator=g, **labelled
+            )  # the model's own objective pieces (beta = 1)
             neg_elbo.append(terms.recon + terms.kl)
-            iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g))
+            iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g, **labelled))
             means.append(terms.mu)
             progress.update(len(x))
     return {

@@ -25,6 +25,9 @@ from genlab.models.capabilities import Sampler
 from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
 
 N_FIXED = 64  # size of the fixed latent batch behind every comparable sample grid
+CLASS_GRID_COLUMNS = 10  # conditional models: samples per class (row) of the class grid panel
+MAX_GRID_CLASSES = 20  # the class grid panel shows at most this many classes (rows)
+DECODE_CHUNK = 1000  # latents decoded at once by the grids
 
 
 def slerp(a: Tensor, b: Tensor, t: Tensor) -> Tensor:
@@ -135,7 +138,14 @@ class GenlabModule(pl.LightningModule):
 
 
 class GenerativeModule(GenlabModule, Sampler):
-    """A model that generates: a latent prior, ``decode``, sample grids and interpolations."""
+    """A model that generates: a latent prior, ``decode``, sample grids and interpolations.
+
+    A class-conditional model (``model.conditional=true``) decodes ``(z, labels)``: ``labels`` is a long tensor
+    of classes in ``[0, num_classes)``, one per latent. Every method takes ``labels=None`` and ignores labels when
+    the model is unconditional, so callers need not ask. Without labels a conditional model's ``sample`` draws
+    uniform random classes (from its generator), ``decode`` cycles through them (0, 1, 2, ...: no random
+    numbers drawn, e.g. by the divergence guard's probe during training).
+    """
 
     def __init__(self, config: Any, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
         super().__init__(config, data, optimizer)
@@ -143,13 +153,50 @@ class GenerativeModule(GenlabModule, Sampler):
         g = torch.Generator().manual_seed(1234)
         self.register_buffer("fixed_z", torch.randn(N_FIXED, int(self.config.latent_dim), generator=g))
 
+    @classmethod
+    def check_data(cls, config, spec: DataSpec) -> None:
+        super().check_data(config, spec)
+        if getattr(config, "conditional", False) and not spec.num_classes:
+            raise ConfigError(
+                f"model.conditional=true needs a labelled dataset, but dataset {spec.name or ''} has no classes; "
+                "use one with labels (e.g. dataset=mnist) or model.conditional=false"
+            )
+
     # ---- latent space ------------------------------------------------------------------------
     @property
     def latent_dim(self) -> int:
         return int(self.config.latent_dim)
 
-    def decode(self, z: Tensor) -> Tensor:
-        """Map latents to samples in data space (the dataset's value range). EMA weights when enabled."""
+    @property
+    def conditional(self) -> bool:
+        return bool(getattr(self.config, "conditional", False))
+
+    @property
+    def num_classes(self) -> int | None:
+        """The classes a conditional model generates; None when it is unconditional."""
+        return int(self.spec.num_classes) if self.conditional else None
+
+    def condition(
+        self, labels: Tensor | None, n: int, generator: torch.Generator | None = None, random: bool = False
+    ) -> Tensor | None:
+        """The ``n`` labels to decode with, on the model's device: None when unconditional; when the model is
+        conditional and ``labels`` is None, uniform random classes drawn from ``generator`` (``random``) or the
+        classes in turn."""
+        if not self.conditional:
+            return None
+        k = int(self.spec.num_classes)
+        if labels is None:
+            labels = torch.randint(k, (n,), generator=generator) if random else torch.arange(n) % k
+        labels = torch.as_tensor(labels, dtype=torch.long)
+        if labels.shape != (n,):
+            raise ValueError(f"expected {n} labels, got a tensor of shape {tuple(labels.shape)}")
+        if n and (int(labels.min()) < 0 or int(labels.max()) >= k):
+            raise ValueError(f"labels must be classes in [0, {k}), got {labels.min()}..{labels.max()}")
+        return labels.to(self.device)
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Map latents (and, for a conditional model, their labels) to samples in data space (the dataset's
+        value range). EMA weights when enabled."""
         raise NotImplementedError
 
     def fixed_latents(self) -> Tensor:
@@ -157,10 +204,41 @@ class GenerativeModule(GenlabModule, Sampler):
         return self.fixed_z
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor:
-        """``n`` samples in data space."""
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor:
+        """``n`` samples in data space (of the classes ``labels``, or random ones, when conditional)."""
         z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
-        return self.decode(z)
+        return self.decode(z, self.condition(labels, n, generator, random=True))
+
+    def decode_chunked(self, z: Tensor, labels: Tensor | None) -> Tensor:
+        """``decode`` in chunks of at most DECODE_CHUNK latents."""
+        if labels is None:
+            return torch.cat([self.decode(part) for part in z.split(DECODE_CHUNK)])
+        parts = zip(z.split(DECODE_CHUNK), labels.split(DECODE_CHUNK), strict=True)
+        return torch.cat([self.decode(a, b) for a, b in parts])
+
+    @torch.no_grad()
+    def class_grid(
+        self,
+        classes: list[int] | None = None,
+        columns: int = CLASS_GRID_COLUMNS,
+        z: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor:
+        """A conditional model's class grid: one row per class (default: the first MAX_GRID_CLASSES classes),
+        the same ``columns`` latents (``z``, or drawn from ``generator``) in every row, so a column changes only
+        the class. ``len(classes) * columns`` images in [0, 1], row-major."""
+        if not self.conditional:
+            raise ValueError("a class grid needs a conditional model")
+        if classes is None:
+            classes = list(range(min(int(self.spec.num_classes), MAX_GRID_CLASSES)))
+        if z is None:
+            z = torch.randn(columns, self.latent_dim, generator=generator)
+        z = z.to(self.device)
+        labels = torch.as_tensor(list(classes), dtype=torch.long).repeat_interleave(len(z))
+        labels = self.condition(labels, len(labels))
+        return self.to_unit(self.decode_chunked(z.repeat(len(classes), 1), labels))
 
     # ---- images ------------------------------------------------------------------------------
     def to_unit(self, x: Tensor) -> Tensor:
@@ -171,22 +249,31 @@ class GenerativeModule(GenlabModule, Sampler):
         return ((x.float() - lo) / (hi - lo)).clamp(0, 1)
 
     @torch.no_grad()
-    def interpolation_grid(self, rows: int = 8, steps: int = 10, z: Tensor | None = None) -> Tensor:
+    def interpolation_grid(
+        self, rows: int = 8, steps: int = 10, z: Tensor | None = None, labels: Tensor | None = None
+    ) -> Tensor:
         """Spherical interpolation between ``rows`` pairs of latents (default: the fixed ones):
-        ``rows*steps`` images in [0, 1], row-major."""
+        ``rows*steps`` images in [0, 1], row-major. A conditional model keeps one class per row: ``labels``
+        (one per row), by default row i -> class i mod num_classes."""
         z = self.fixed_latents() if z is None else z.to(self.device)
         a, b = z[:rows], z[rows : 2 * rows]
         zs = slerp(a, b, torch.linspace(0, 1, steps, device=z.device))
-        return self.to_unit(self.decode(zs.reshape(rows * steps, -1)))
+        if self.conditional and labels is None:
+            labels = torch.arange(rows) % int(self.spec.num_classes)
+        row_labels = self.condition(labels, rows)
+        flat = None if row_labels is None else row_labels.repeat_interleave(steps)
+        return self.to_unit(self.decode_chunked(zs.reshape(rows * steps, -1), flat))
 
     @torch.no_grad()
     def image_panels(self) -> dict[str, tuple[Tensor, int]]:
         """Named image grids to log: name -> (images in [0, 1] as (N, C, H, W), images per row).
 
-        Families extend this (VAE: reconstructions, traversals). Only meaningful for image data.
+        Families extend this (VAE: reconstructions, traversals). Only meaningful for image data. The samples
+        of a conditional model are its class grid (one row per class, the same fixed latents in every row).
         """
         z = self.fixed_latents()
-        return {
-            "samples": (self.to_unit(self.decode(z)), int(math.sqrt(len(z)))),
-            "interpolation": (self.interpolation_grid(), 10),
-        }
+        if self.conditional:
+            samples = (self.class_grid(z=z[:CLASS_GRID_COLUMNS]), CLASS_GRID_COLUMNS)
+        else:
+            samples = (self.to_unit(self.decode(z)), int(math.sqrt(len(z))))
+        return {"samples": samples, "interpolation": (self.interpolation_grid(), 10)}

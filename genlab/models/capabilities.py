@@ -16,20 +16,36 @@ from genlab.data.spec import DataSpec
 
 @runtime_checkable
 class Sampler(Protocol):
-    """Draws samples from a latent prior (GANs, VAEs)."""
+    """Draws samples from a latent prior (GANs, VAEs); a class-conditional one (``num_classes`` not None) also
+    takes the classes to draw as ``labels``."""
 
     spec: DataSpec
 
     @property
     def latent_dim(self) -> int: ...
 
-    def sample(self, n: int, generator: torch.Generator | None = None) -> Tensor: ...
+    @property
+    def num_classes(self) -> int | None: ...
 
-    def decode(self, z: Tensor) -> Tensor: ...
+    def sample(
+        self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> Tensor: ...
+
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor: ...
 
     def to_unit(self, x: Tensor) -> Tensor: ...
 
-    def interpolation_grid(self, rows: int = 8, steps: int = 10, z: Tensor | None = None) -> Tensor: ...
+    def interpolation_grid(
+        self, rows: int = 8, steps: int = 10, z: Tensor | None = None, labels: Tensor | None = None
+    ) -> Tensor: ...
+
+    def class_grid(
+        self,
+        classes: list[int] | None = None,
+        columns: int = 10,
+        z: Tensor | None = None,
+        generator: torch.Generator | None = None,
+    ) -> Tensor: ...
 
     def image_panels(self) -> dict[str, tuple[Tensor, int]]: ...
 

@@ -38,6 +38,13 @@ class GANConfig:
     diffaugment: str = ""
     # PacGAN: D judges `pack` samples at once
     pack: int = 1
+    # class-conditional (needs a labelled dataset): G reads the label (embedding concatenated to z, conditional
+    # BatchNorm in dcgan/resnet), D is a projection discriminator (Miyato & Koyama 2018)
+    conditional: bool = False
+    # conditional: size of G's class embedding concatenated to z (0: none, dcgan/resnet conditional BatchNorm only)
+    class_dim: int = 32
+    # conditional: weight of the ACGAN auxiliary classifier loss (D classifies real images, G its samples); 0 = off
+    ac_weight: float = 0.0
     channels_last: bool = False  # channels-last memory format (GPU speed)
     compile: bool = False  # torch.compile G and D (GPU speed)
     # the metric a checkpoint callback / sweeper should watch (e.g. val/hq_fraction for 2D data)
@@ -55,6 +62,9 @@ class GANConfig:
         "spectral_norm",
         "ema",
         "pack",
+        "conditional",
+        "class_dim",
+        "ac_weight",  # 0 <-> > 0 adds or removes D's classifier head
     )
 
     def __post_init__(self) -> None:
@@ -84,6 +94,23 @@ class GANConfig:
         for name in self.augmentations:
             check_choice("model.diffaugment", name, AUGMENTATIONS)
         check_at_least("model.pack", self.pack, 1, 4)
+        check_at_least("model.class_dim", self.class_dim, 0, 32)
+        require(
+            not (self.conditional and self.class_dim == 0 and self.net == "mlp"),
+            "model.class_dim=0 leaves net=mlp without the label (its generator has no conditional BatchNorm); "
+            "set model.class_dim >= 1",
+        )
+        check_at_least("model.ac_weight", self.ac_weight, 0, 1.0)
+        require(
+            self.conditional or self.ac_weight == 0,
+            f"model.ac_weight={self.ac_weight} needs model.conditional=true (the auxiliary classifier learns "
+            "the labels); set model.conditional=true or model.ac_weight=0",
+        )
+        require(
+            not (self.conditional and self.pack > 1),
+            f"model.pack={self.pack} cannot be combined with model.conditional=true: the projection "
+            "discriminator scores one labelled sample at a time; set model.pack=1",
+        )
 
     @property
     def gradient_penalty(self) -> float:

@@ -24,6 +24,12 @@ The same logging steps hand the health monitor (:meth:`pop_health_signals`) the 
 ``loss=ns|hinge``, D's accuracy on the real and the generated batch (logit sign).
 Validation logs the same losses under ``val/`` and, for 2D data whose datamodule knows its ``modes`` and
 ``mode_std``, ``val/modes_covered`` and ``val/hq_fraction``.
+
+Class-conditional (``model.conditional``): the fake batches of a step are drawn for the labels of the real
+batch (the data's class frequencies; WGAN-GP interpolates pairs of the same class), D is the projection
+discriminator, and with ``model.ac_weight > 0`` D's auxiliary classifier adds ``ac_weight * CE`` on the real
+labels to D's loss and on the requested labels of the fakes to G's (StudioGAN's ACGAN), reported as
+``ac_loss``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,7 @@ from functools import partial
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from pytorch_lightning.core.optimizer import LightningOptimizer, do_nothing_closure
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
@@ -145,14 +152,24 @@ class GAN(GenerativeModule, HealthSignals):
         """The network used for samples and evaluation: the EMA copy when enabled."""
         return self.g_ema.module if self.g_ema is not None else self.generator
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         net = self.sampling_generator
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(self.device))
+            return self.generate(net, z.to(self.device), self.condition(labels, len(z)))
         finally:
             net.train(was_training)
+
+    def generate(self, net: torch.nn.Module, z: Tensor, labels: Tensor | None) -> Tensor:
+        return net(z) if labels is None else net(z, labels)
+
+    def critic(self, x: Tensor, labels: Tensor | None, with_classes: bool = False):
+        """D's logits of (packed) inputs; a conditional D also reads the labels (and returns its class logits
+        with ``with_classes``)."""
+        if labels is None:
+            return (self.discriminator(x), None) if with_classes else self.discriminator(x)
+        return self.discriminator(x, labels, with_classes=with_classes)
 
     # ---- optimizers --------------------------------------------------------------------------
     def configure_optimizers(self):
@@ -196,19 +213,25 @@ class GAN(GenerativeModule, HealthSignals):
     def noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
+    def batch_labels(self, labels: Tensor | None) -> Tensor | None:
+        """The labels a step conditions on: the real batch's labels for a conditional GAN, else None."""
+        return labels.long() if self.conditional else None
+
     def discriminator_losses(
-        self, real: Tensor, with_penalties: bool, accuracy: bool = False
+        self, real: Tensor, with_penalties: bool, labels: Tensor | None = None, accuracy: bool = False
     ) -> dict[str, Tensor]:
-        """D's objective on a real batch and a fresh fake batch; ``loss_d`` includes the enabled penalties.
-        ``accuracy`` adds ``acc_real`` / ``acc_fake``, the share of each batch D classifies right (logit sign;
-        not for ``loss=wgan``, whose critic values have no sign convention)."""
+        """D's objective on a real batch and a fresh fake batch (of the same labels when conditional);
+        ``loss_d`` includes the enabled penalties and the auxiliary classifier loss. ``accuracy`` adds
+        ``acc_real`` / ``acc_fake``, the share of each batch D classifies right (logit sign; not for
+        ``loss=wgan``, whose critic values have no sign convention)."""
         with torch.no_grad():
-            fake = self.generator(self.noise(real.size(0)))
+            fake = self.generate(self.generator, self.noise(real.size(0)), labels)
         real_in, fake_in = self.discriminator_input(real), self.discriminator_input(fake)
         use_r1 = with_penalties and self.config.r1_gamma > 0
         if use_r1:
             real_in = real_in.detach().requires_grad_(True)
-        real_logits, fake_logits = self.discriminator(real_in), self.discriminator(fake_in)
+        real_logits, real_classes = self.critic(real_in, labels, with_classes=True)
+        fake_logits = self.critic(fake_in, labels)
         out = {
             "loss_d": self.d_loss_fn(real_logits, fake_logits),
             "d_real": real_logits.detach().mean(),
@@ -217,36 +240,45 @@ class GAN(GenerativeModule, HealthSignals):
         if accuracy and self.config.loss != "wgan":
             out["acc_real"] = (real_logits.detach() > 0).float().mean()
             out["acc_fake"] = (fake_logits.detach() < 0).float().mean()
+        if real_classes is not None:
+            out["ac_loss"] = F.cross_entropy(real_classes, labels)
+            out["loss_d"] = out["loss_d"] + self.config.ac_weight * out["ac_loss"]
         gp_weight = self.config.gradient_penalty
         if with_penalties and gp_weight > 0:
             alpha = torch.rand(real_in.size(0), device=real_in.device)
-            out["gp"] = gradient_penalty(self.discriminator, real_in, fake_in, alpha)
+            critic = self.discriminator if labels is None else partial(self.critic, labels=labels)
+            out["gp"] = gradient_penalty(critic, real_in, fake_in, alpha)
             out["loss_d"] = out["loss_d"] + gp_weight * out["gp"]
         if use_r1:
             out["r1"] = r1_penalty(real_logits, real_in)
             out["loss_d"] = out["loss_d"] + self.config.r1_gamma / 2 * out["r1"]
         return out
 
-    def generator_loss(self, n: int) -> Tensor:
-        fake = self.generator(self.noise(n))
-        return self.g_loss_fn(self.discriminator(self.discriminator_input(fake)))
+    def generator_loss(self, n: int, labels: Tensor | None = None) -> Tensor:
+        fake = self.generate(self.generator, self.noise(n), labels)
+        logits, classes = self.critic(self.discriminator_input(fake), labels, with_classes=True)
+        loss = self.g_loss_fn(logits)
+        if classes is not None:
+            loss = loss + self.config.ac_weight * F.cross_entropy(classes, labels)
+        return loss
 
     def training_step(self, batch, batch_idx: int) -> dict[str, Tensor]:
         """One G update after ``n_critic`` D updates; returns the detached losses (watched by the divergence guard)."""
-        real, _ = batch
+        real, labels = batch
+        labels = self.batch_labels(labels)
         opt_g, opt_d = self.optimizers()
         uncounted(opt_d)  # trainer.global_step counts G updates only
         logging = self.is_logging_step()
 
         with self.toggled_optimizer(opt_d):
             for _ in range(self.config.n_critic):
-                d_out = self.discriminator_losses(real, with_penalties=True, accuracy=logging)
+                d_out = self.discriminator_losses(real, with_penalties=True, labels=labels, accuracy=logging)
                 opt_d.zero_grad(set_to_none=True)
                 self.manual_backward(d_out["loss_d"])
                 opt_d.step()
 
         with self.toggled_optimizer(opt_g):
-            loss_g = self.generator_loss(real.size(0))
+            loss_g = self.generator_loss(real.size(0), labels)
             opt_g.zero_grad(set_to_none=True)
             self.manual_backward(loss_g)
             opt_g.step()
@@ -287,11 +319,12 @@ class GAN(GenerativeModule, HealthSignals):
 
     # ---- validation --------------------------------------------------------------------------
     def validation_step(self, batch, batch_idx: int) -> None:
-        real, _ = batch
+        real, labels = batch
         if real.size(0) < self.config.pack:
             return
-        out = self.discriminator_losses(real, with_penalties=False)
-        out["loss_g"] = self.generator_loss(real.size(0))
+        labels = self.batch_labels(labels)
+        out = self.discriminator_losses(real, with_penalties=False, labels=labels)
+        out["loss_g"] = self.generator_loss(real.size(0), labels)
         self.log_dict(
             {f"val/{k}": v for k, v in out.items()}, on_epoch=True, sync_dist=True, batch_size=real.size(0)
         )

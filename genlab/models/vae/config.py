@@ -39,6 +39,9 @@ class VAEConfig:
     # iw_examples validation examples (0 disables it)
     iw_samples: int = 100
     iw_examples: int = 1000  # validation examples val/iw_nll is computed on (0: off)
+    # conditional VAE (Sohn et al. 2015; needs a labelled dataset): encoder q(z|x,y) and decoder p(x|z,y) read
+    # the one-hot label; prior samples are drawn per class
+    conditional: bool = False
     channels_last: bool = False  # channels-last memory format (GPU speed)
     compile: bool = False  # torch.compile encoder and decoder (GPU speed)
     # metric the checkpoint callback / early stopping / sweeps watch (lower is better)
@@ -53,6 +56,7 @@ class VAEConfig:
         "likelihood",
         "learn_std",
         "binarize",
+        "conditional",
     )
 
     def __post_init__(self) -> None:

@@ -15,6 +15,10 @@ latent dim, the batch's active units and the gradient norm before clipping.
 The negative ELBO (beta = 1, no free bits) is logged as ``*/neg_elbo`` whatever the training
 weights are; ``val/iw_nll`` is the importance-weighted bound with k = iw_samples (k = 1 is the ELBO),
 an estimate of the test NLL comparable with the literature when ``binarize`` is on.
+
+Conditional VAE (``model.conditional``, Sohn et al. 2015): q(z|x,y) and p(x|z,y) read the one-hot label y,
+the prior stays N(0, I), so every term above is the same with y as an extra input (the likelihoods are
+-log p(x|y)); prior samples are drawn per class.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor, nn
 
@@ -86,7 +91,8 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     def __init__(self, config: VAEConfig, data: DataSpec, optimizer: OptimizerConfig | None = None) -> None:
         super().__init__(config, data, optimizer)
         cfg: VAEConfig = self.config
-        sizes = (cfg.net, self.spec, cfg.latent_dim, cfg.channels, cfg.hidden)
+        classes = int(self.spec.num_classes) if cfg.conditional else 0
+        sizes = (cfg.net, self.spec, cfg.latent_dim, cfg.channels, cfg.hidden, classes)
         self.encoder = build_encoder(*sizes)
         self.decoder = build_decoder(*sizes)
         log_std = torch.tensor(math.log(cfg.gaussian_std))
@@ -98,6 +104,8 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         shape = tuple(self.spec.shape)
         self.register_buffer("recon_inputs", torch.zeros(N_RECON, *shape))
         self.register_buffer("recon_count", torch.zeros((), dtype=torch.long))
+        if cfg.conditional:
+            self.register_buffer("recon_labels", torch.zeros(N_RECON, dtype=torch.long))
         self.val_active_units = ActiveUnits(cfg.latent_dim)
         if cfg.channels_last and self.spec.is_image:
             self.to(memory_format=torch.channels_last)
@@ -132,33 +140,53 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
             return x.contiguous(memory_format=torch.channels_last)
         return x
 
-    def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
+    def label_code(self, labels: Tensor | None, n: int, required: bool = True) -> Tensor | None:
+        """The one-hot labels (n, num_classes) a conditional VAE's nets read; None when unconditional.
+
+        Encoding and likelihoods need the data's labels (``required``); decoding without labels cycles through
+        the classes (see :meth:`condition`)."""
+        if not self.conditional:
+            return None
+        if labels is None:
+            if required:
+                raise ValueError("a conditional VAE needs the labels of the data it encodes or scores")
+            labels = self.condition(None, n)
+        return F.one_hot(labels.to(self.device, torch.long), int(self.spec.num_classes)).float()
+
+    def _run(self, name: str, x: Tensor, code: Tensor | None) -> Tensor:
+        net = self._nets[name]
+        return net(x) if code is None else net(x, code)
+
+    def encode(self, x: Tensor, labels: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """Posterior parameters (mu, logvar), each (B, latent_dim)."""
-        mu, logvar = self._nets["encoder"](self._prepare(x)).chunk(2, dim=1)
+        out = self._run("encoder", self._prepare(x), self.label_code(labels, len(x)))
+        mu, logvar = out.chunk(2, dim=1)
         return mu, logvar
 
-    def decoder_output(self, z: Tensor) -> Tensor:
+    def decoder_output(self, z: Tensor, labels: Tensor | None = None, required: bool = True) -> Tensor:
         """Raw decoder output: Bernoulli logits or the Gaussian mean, (B, *shape)."""
-        return self._nets["decoder"](z)
+        return self._run("decoder", z, self.label_code(labels, len(z), required))
 
-    def recon_nll(self, x: Tensor, z: Tensor) -> Tensor:
-        """-log p(x|z) per example, summed over pixels (nats)."""
-        out = self.decoder_output(z)
+    def recon_nll(self, x: Tensor, z: Tensor, labels: Tensor | None = None) -> Tensor:
+        """-log p(x|z) (conditional: -log p(x|z,y)) per example, summed over pixels (nats)."""
+        out = self.decoder_output(z, labels)
         if self.config.likelihood == "bernoulli":
             return objective.bernoulli_nll(out, x)
         return objective.gaussian_nll(out, x, self.log_std)
 
-    def decode(self, z: Tensor) -> Tensor:
+    def decode(self, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """Decoder mean in data space: Bernoulli probabilities, or the Gaussian mean (clamped for images)."""
-        out = self.decoder_output(z)
+        out = self.decoder_output(z, labels, required=False)
         if self.config.likelihood == "bernoulli":
             return torch.sigmoid(out)
         return out.clamp(0, 1) if self.spec.value_range is not None else out
 
     @torch.no_grad()
-    def reconstruct(self, x: Tensor) -> Tensor:
-        """Decoder mean at the posterior mean: x -> E[x | z = mu(x)]."""
-        return self.decode(self.encode(x)[0])
+    def reconstruct(self, x: Tensor, labels: Tensor | None = None) -> Tensor:
+        """Decoder mean at the posterior mean: x -> E[x | z = mu(x)] (conditional: of x's label)."""
+        if self.conditional and labels is None:
+            raise ValueError("a conditional VAE reconstructs labelled images: pass their labels")
+        return self.decode(self.encode(x, labels)[0], labels)
 
     def binarize(self, x: Tensor, generator: torch.Generator | None = None) -> Tensor:
         """x ~ Bernoulli(x) when model.binarize is on (pass a seeded generator for a fixed binarization)."""
@@ -166,12 +194,15 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
             return x
         return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
 
-    def elbo_terms(self, x: Tensor, generator: torch.Generator | None = None) -> ElboTerms:
-        """Per-example reconstruction NLL (one z sample) and closed-form KL for a batch."""
-        mu, logvar = self.encode(x)
+    def elbo_terms(
+        self, x: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None
+    ) -> ElboTerms:
+        """Per-example reconstruction NLL (one z sample) and closed-form KL for a batch (and its labels, which
+        only a conditional VAE reads)."""
+        mu, logvar = self.encode(x, labels)
         eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
         z = objective.reparameterize(mu, logvar, eps)
-        return ElboTerms(self.recon_nll(x, z), objective.gaussian_kl(mu, logvar), mu)
+        return ElboTerms(self.recon_nll(x, z, labels), objective.gaussian_kl(mu, logvar), mu)
 
     def _losses(self, terms: ElboTerms) -> dict[str, Tensor | float]:
         cfg = self.config
@@ -189,7 +220,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x = self.binarize(batch[0])
-        terms = self.elbo_terms(x)
+        terms = self.elbo_terms(x, labels=batch[1])
         losses = self._losses(terms)
         self.log("train/loss", losses["loss"], prog_bar=True)
         if self.is_logging_step():
@@ -234,40 +265,49 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
 
     def validation_step(self, batch, batch_idx: int) -> None:
         g = self._val_generator
-        x = self.binarize(batch[0], generator=g)
-        terms = self.elbo_terms(x, generator=g)
+        x, labels = self.binarize(batch[0], generator=g), batch[1]
+        terms = self.elbo_terms(x, generator=g, labels=labels)
         n = len(x)
         for name, value in self._losses(terms).items():
             if name != "beta":
                 self.log(f"val/{name}", value, batch_size=n, sync_dist=True)
         self.val_active_units.update(terms.mu)
         self.log("val/active_units", self.val_active_units)
-        self._log_iw_nll(x, g)
+        self._log_iw_nll(x, g, labels)
         if batch_idx == 0 and self.recon_count == 0 and self.spec.is_image:
             keep = min(N_RECON, n)
             self.recon_inputs[:keep] = x[:keep]
+            if self.conditional:
+                self.recon_labels[:keep] = labels[:keep]
             self.recon_count.fill_(keep)
 
-    def _log_iw_nll(self, x: Tensor, generator: torch.Generator) -> None:
+    def _log_iw_nll(self, x: Tensor, generator: torch.Generator, labels: Tensor) -> None:
         take = min(len(x), self.config.iw_examples - self._iw_seen)
         if take <= 0:
             return
         self._iw_seen += take
         iw = objective.iwae_nll(
-            self, x[:take], self.config.iw_samples, batch_k=IWAE_BATCH_K, generator=generator
+            self,
+            x[:take],
+            self.config.iw_samples,
+            batch_k=IWAE_BATCH_K,
+            generator=generator,
+            labels=labels[:take],
         )
         self.log("val/iw_nll", iw.mean(), batch_size=take, sync_dist=True)
 
     # ---- images ------------------------------------------------------------------------------
     @torch.no_grad()
     def traversal_grid(self, dims: int = TRAVERSAL_DIMS, steps: int = TRAVERSAL_STEPS) -> Tensor:
-        """Row j varies latent dim j over [-3, 3] around the first fixed z: ``dims * steps`` images."""
+        """Row j varies latent dim j over [-3, 3] around the first fixed z: ``dims * steps`` images (class 0
+        for a conditional VAE)."""
         dims = min(dims, self.latent_dim)
         z = self.fixed_latents()[0].repeat(dims, steps, 1)  # (dims, steps, D)
         values = torch.linspace(-3, 3, steps, device=z.device)
         rows = torch.arange(dims, device=z.device)
         z[rows, :, rows] = values
-        return self.to_unit(self.decode(z.reshape(dims * steps, -1)))
+        labels = self.condition(torch.zeros(dims * steps, dtype=torch.long), dims * steps)
+        return self.to_unit(self.decode(z.reshape(dims * steps, -1), labels))
 
     @torch.no_grad()
     def image_panels(self) -> dict[str, tuple[Tensor, int]]:
@@ -276,6 +316,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         count = int(self.recon_count)
         if count:
             x = self.recon_inputs[:count]
-            pairs = torch.stack([self.to_unit(x), self.to_unit(self.reconstruct(x))], dim=1)
+            labels = self.recon_labels[:count] if self.conditional else None
+            pairs = torch.stack([self.to_unit(x), self.to_unit(self.reconstruct(x, labels))], dim=1)
             panels["reconstructions"] = (pairs.flatten(0, 1), 16)  # input, reconstruction, input, ...
         return panels

@@ -82,22 +82,26 @@ def iwae_nll(
     k: int,
     batch_k: int | None = None,
     generator: torch.Generator | None = None,
+    labels: Tensor | None = None,
 ) -> Tensor:
     """Importance-weighted estimate of -log p(x) with k samples (Burda et al. 2016), per example (nats).
 
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). It is an upper bound on -log p(x) that
     tightens as k grows; at k=1 it is the single-sample negative ELBO (so in expectation it is >= the
-    bound at any k > 1). ``model`` needs ``encode(x) -> (mu, logvar)`` and ``recon_nll(x, z) -> (B,)``;
+    bound at any k > 1). ``model`` needs ``encode(x, labels) -> (mu, logvar)`` and
+    ``recon_nll(x, z, labels) -> (B,)`` (a conditional VAE reads ``labels``: the bound on -log p(x|y));
     ``batch_k`` samples are decoded at once to bound memory.
     """
     batch_k = k if batch_k is None else max(1, min(batch_k, k))
-    mu, logvar = model.encode(x)
+    labelled = () if labels is None else (labels,)
+    mu, logvar = model.encode(x, *labelled)
     log_w = []
     for start in range(0, k, batch_k):
         kc = min(batch_k, k - start)
         eps = torch.randn((kc, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z = reparameterize(mu, logvar, eps)  # (kc, B, D)
         x_rep = x.unsqueeze(0).expand(kc, *x.shape).reshape(kc * len(x), *x.shape[1:])
-        log_px = -model.recon_nll(x_rep, z.reshape(kc * len(x), -1)).view(kc, len(x))
+        y_rep = () if labels is None else (labels.repeat(kc),)  # the same order as x_rep
+        log_px = -model.recon_nll(x_rep, z.reshape(kc * len(x), -1), *y_rep).view(kc, len(x))
         log_w.append(log_px + log_standard_normal(z) - log_normal(z, mu, logvar))
     return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
