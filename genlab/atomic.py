@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
+from genlab.errors import ConfigError
 from genlab.rundir import output_mode
 
 
@@ -50,3 +51,15 @@ def copy_atomic(source: str | Path, path: str | Path) -> None:
             shutil.copyfileobj(src, f)
 
     write_atomic(path, copy)
+
+
+def check_writable(path: Path, key: str) -> None:
+    """Fail before any work when ``path`` cannot be written (missing permission, read-only or full disk)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe = path.with_name(f".{path.name}.probe.tmp")
+        probe.write_bytes(b"genlab")
+        probe.unlink()
+    except OSError as e:
+        reason = f"{e.filename} is not a directory" if isinstance(e, FileExistsError) else e.strerror or e
+        raise ConfigError(f"{key}={path} cannot be written ({reason}); choose another {key}=<file>") from e

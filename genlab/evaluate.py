@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from genlab.atomic import write_text_atomic
+from genlab.atomic import check_writable, write_text_atomic
 from genlab.checkpoint import load_run, pick_device
 from genlab.config.schema import check_at_least, check_choice, check_seed, require, set_field
 from genlab.errors import ConfigError
@@ -29,7 +29,7 @@ from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
 from genlab.phases import Phases
 from genlab.resources import require_memory
-from genlab.sample import check_writable, command_config
+from genlab.sample import command_config
 from genlab.threads import use_threads
 
 log = logging.getLogger("genlab")

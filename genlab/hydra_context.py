@@ -93,9 +93,9 @@ def job_label() -> str:
     from hydra.core.hydra_config import HydraConfig
 
     job = HydraConfig.get().job
-    swept = set(swept_keys())
+    swept = swept_keys()
     values = {o.key_or_group: o.value() for o in parse_overrides(task_overrides()) if o.key_or_group in swept}
-    parts = [f"{key}:{short_value(values[key])}" for key in swept_keys() if key in values]
+    parts = [f"{key}:{short_value(values[key])}" for key in swept if key in values]
     label = _UNSAFE.sub("-", "+".join(parts)).strip("-")[:MAX_LABEL]
     return f"{job.num}_{label}" if label else str(job.num)
 

@@ -18,7 +18,7 @@ import torch
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
-from genlab.atomic import write_atomic
+from genlab.atomic import check_writable, write_atomic
 from genlab.checkpoint import LoadedRun, load_run, pick_device
 from genlab.config.schema import (
     build_typed,
@@ -129,18 +129,6 @@ def command_config(schema: type, cfg: DictConfig) -> Any:
         raise ConfigError(" ".join(str(e).split())[:200]) from e
     raw.pop("paths", None)
     return build_typed(schema, raw, "")
-
-
-def check_writable(path: Path, key: str) -> None:
-    """Fail before any work when ``path`` cannot be written (missing permission, read-only or full disk)."""
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        probe = path.with_name(f".{path.name}.probe.tmp")
-        probe.write_bytes(b"genlab")
-        probe.unlink()
-    except OSError as e:
-        reason = f"{e.filename} is not a directory" if isinstance(e, FileExistsError) else e.strerror or e
-        raise ConfigError(f"{key}={path} cannot be written ({reason}); choose another {key}=<file>") from e
 
 
 def write_output(x: torch.Tensor, out: Path, nrow: int) -> None:

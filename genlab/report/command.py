@@ -12,7 +12,7 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genlab.atomic import write_text_atomic
+from genlab.atomic import check_writable, write_text_atomic
 from genlab.errors import GenlabError
 from genlab.report import leaderboard as lb
 from genlab.report.page import Page, render_html, render_markdown
@@ -86,25 +86,13 @@ def default_out(paths: list[str]) -> Path:
     return Path("report.html")
 
 
-def check_writable(html: Path) -> None:
-    """Fail before any work when the page cannot be written there."""
-    if html.is_dir():
-        raise GenlabError(f"out={html} is a directory; pass a file name such as {html / 'report.html'}")
-    try:
-        html.parent.mkdir(parents=True, exist_ok=True)
-        probe = html.with_name(f".{html.name}.probe.tmp")
-        probe.write_bytes(b"genlab")
-        probe.unlink()
-    except OSError as e:
-        reason = f"{e.filename} is not a directory" if isinstance(e, FileExistsError) else e.strerror or e
-        raise GenlabError(f"out={html} cannot be written ({reason}); choose another out=<file>") from e
-
-
 def make_report(request: Request) -> Written:
     """Read the runs, build every section, write the three files; return what was written."""
     html = request.out or default_out(request.paths)
     runs = read_runs(request.paths)
-    check_writable(html)
+    if html.is_dir():
+        raise GenlabError(f"out={html} is a directory; pass a file name such as {html / 'report.html'}")
+    check_writable(html, "out")
     ranking = lb.resolve_ranking(runs, request.metric, request.mode)
     curves = read_all([run.path for run in runs], request.jobs)
     board = lb.build(runs, curves, ranking)
