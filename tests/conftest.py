@@ -16,6 +16,10 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    # `make test` runs one pytest worker per core: each gets one intra-op thread so they do not oversubscribe
+    torch.set_num_threads(1)
+
 
 def shared_datasets() -> Path | None:
     for cand in (os.environ.get("GENLAB_SHARED_DATASETS"), REPO.parent / "shared" / "datasets"):

@@ -107,6 +107,7 @@ def test_resume_of_a_non_run_dir_is_one_line(capsys, tmp_path):
     assert code == 2 and "is not a genlab run directory" in err
 
 
+@pytest.mark.slow  # end-to-end in fresh processes; the fast tier covers the same code in-process
 def test_cli_works_from_outside_the_repo(tmp_path):
     """--help and --cfg job from a directory that is not the repo root (configs ship with the package)."""
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
@@ -19,6 +20,7 @@ RING_GAN = dict(net="mlp", latent_dim=8, g_hidden=[128, 128], d_hidden=[128, 128
 RING_STEPS = 1500
 
 
+@pytest.mark.slow  # a quality test: 1500 training steps
 def test_mlp_gan_covers_the_modes_of_the_ring(one_thread):
     pl.seed_everything(0, verbose=False)
     dm = build(GaussianMixtureDataModule, name="ring", batch_size=512, seed=0, on_device="false")

@@ -77,6 +77,7 @@ def test_no_color_only_without_a_terminal(monkeypatch):
     assert os.environ["NO_COLOR"] == "1"
 
 
+@pytest.mark.slow  # end-to-end in fresh processes; the fast tier covers the same code in-process
 def test_optuna_sweep_output_has_no_plugin_lines_and_no_colour_codes(tmp_path):
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     env.pop("NO_COLOR", None)

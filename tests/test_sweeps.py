@@ -36,6 +36,7 @@ def job_dirs(sweep_dir: Path) -> list[Path]:
     return sorted(jobs, key=lambda p: int(p.name.split("_")[0]))
 
 
+@pytest.mark.slow  # end-to-end in fresh processes; the fast tier covers the same code in-process
 def test_two_job_multirun_from_outside_the_repo(tmp_path):
     """`genlab train -m` runs from any directory; one run dir per job, each with its own TensorBoard run."""
     sweep = tmp_path / "sweep"
