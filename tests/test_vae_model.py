@@ -216,3 +216,35 @@ def test_checkpoint_roundtrip_keeps_weights_and_panel_inputs(tmp_path):
     torch.testing.assert_close(loaded.reconstruct(x), model.reconstruct(x))
     mu, logvar = loaded.encode(x)
     assert torch.isfinite(gaussian_kl(mu, logvar)).all()
+
+
+def test_train_samples_k_trains_on_the_iwae_bound_of_the_same_draws():
+    from genlab.models.vae import iwae_nll
+
+    torch.manual_seed(0)
+    model = build(VAE, image_spec(), net="mlp", latent_dim=4, hidden=32, train_samples=5)
+    x = model.binarize(torch.rand(6, 1, 28, 28))
+    terms = model.elbo_terms(x, generator=torch.Generator().manual_seed(3), samples=5)
+    loss = model._losses(terms)["loss"]
+    bound = iwae_nll(model, x, k=5, generator=torch.Generator().manual_seed(3)).mean()
+    torch.testing.assert_close(loss, bound)
+    # the IWAE bound is tighter than the mean single-sample negative ELBO of the same five draws
+    assert loss < (-(terms.log_px + terms.log_ratio).mean(0)).mean()
+    loss.backward()
+    assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
+
+
+def test_train_samples_1_keeps_the_closed_form_kl_objective():
+    torch.manual_seed(0)
+    model = build(VAE, image_spec(), net="mlp", latent_dim=4, hidden=32)
+    x = model.binarize(torch.rand(6, 1, 28, 28))
+    terms = model.elbo_terms(x, generator=torch.Generator().manual_seed(3))
+    losses = model._losses(terms)
+    torch.testing.assert_close(losses["loss"], terms.recon.mean() + gaussian_kl(*model.encode(x)).sum(1).mean())
+
+
+def test_free_bits_with_the_iwae_objective_is_refused():
+    with pytest.raises(ConfigError, match="model.free_bits=0.5 applies to the ELBO only"):
+        VAEConfig(train_samples=5, free_bits=0.5)
+    with pytest.raises(ConfigError, match="model.train_samples=0"):
+        VAEConfig(train_samples=0)

@@ -7,7 +7,10 @@ Objective, per image, with q(z|x) = N(mu(x), diag sigma^2(x)) and prior p(z) = N
 - reconstruction NLL summed over pixels (one reparameterized sample of z), closed-form KL summed
   over latent dims, both averaged over the batch: nats per image;
 - beta_t = beta * min(1, step / kl_warmup_steps) (beta-VAE, linear KL warm-up);
-- free bits (training loss only): each latent dim's batch-mean KL is clamped below at free_bits nats.
+- free bits (training loss only): each latent dim's batch-mean KL is clamped below at free_bits nats;
+- ``train_samples`` = k > 1 trains on the IWAE bound instead (Burda et al. 2016):
+  loss = -log (1/k) sum_i p(x|z_i) [p(z_i) / q(z_i|x)]^beta_t, z_i ~ q(z|x), which tightens towards -log p(x)
+  as k grows and lets the posterior be less exact; the logged recon and KL stay the ELBO's pieces.
 
 On logging steps ``train/grad_norm`` (before clipping) is logged too, and the health monitor gets (:meth:`pop_health_signals`) the losses, the batch-mean KL of each
 latent dim, the batch's active units and the gradient norm before clipping.
@@ -51,9 +54,15 @@ IWAE_BATCH_K = 50  # importance samples decoded at once
 class ElboTerms:
     """Per-example pieces of the objective for one batch."""
 
-    recon: Tensor  # (B,) reconstruction NLL, nats
+    log_px: Tensor  # (k, B) log p(x|z_i) of k samples z_i ~ q(z|x), nats
+    log_ratio: Tensor  # (k, B) log p(z_i) - log q(z_i|x)
     kl_per_dim: Tensor  # (B, latent_dim) closed-form KL
     mu: Tensor  # (B, latent_dim) posterior means
+
+    @property
+    def recon(self) -> Tensor:
+        """(B,) reconstruction NLL, averaged over the k samples."""
+        return -self.log_px.mean(0)
 
     @property
     def kl(self) -> Tensor:
@@ -195,22 +204,30 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         return (torch.rand(x.shape, generator=generator, device=x.device, dtype=x.dtype) < x).to(x.dtype)
 
     def elbo_terms(
-        self, x: Tensor, generator: torch.Generator | None = None, labels: Tensor | None = None
+        self,
+        x: Tensor,
+        generator: torch.Generator | None = None,
+        labels: Tensor | None = None,
+        samples: int = 1,
     ) -> ElboTerms:
-        """Per-example reconstruction NLL (one z sample) and closed-form KL for a batch (and its labels, which
-        only a conditional VAE reads)."""
+        """Per-example log weights of ``samples`` draws of z and the closed-form KL for a batch (and its labels,
+        which only a conditional VAE reads)."""
         mu, logvar = self.encode(x, labels)
-        eps = torch.randn(mu.shape, generator=generator, device=mu.device, dtype=mu.dtype)
-        z = objective.reparameterize(mu, logvar, eps)
-        return ElboTerms(self.recon_nll(x, z, labels), objective.gaussian_kl(mu, logvar), mu)
+        eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
+        log_px, log_ratio = objective.importance_log_weights(self, x, mu, logvar, eps, labels)
+        return ElboTerms(log_px, log_ratio, objective.gaussian_kl(mu, logvar), mu)
 
     def _losses(self, terms: ElboTerms) -> dict[str, Tensor | float]:
         cfg = self.config
         beta_t = objective.kl_weight(self.global_step, cfg.beta, cfg.kl_warmup_steps)
         recon, kl = terms.recon.mean(), terms.kl.mean()
-        kl_loss = objective.free_bits_kl(terms.kl_per_dim, cfg.free_bits) if cfg.free_bits > 0 else kl
+        if len(terms.log_px) > 1:  # the IWAE objective: its KL part is inside the importance weights
+            loss = objective.iwae_bound(terms.log_px, terms.log_ratio, beta_t).mean()
+        else:
+            kl_loss = objective.free_bits_kl(terms.kl_per_dim, cfg.free_bits) if cfg.free_bits > 0 else kl
+            loss = recon + beta_t * kl_loss
         return {
-            "loss": recon + beta_t * kl_loss,
+            "loss": loss,
             "recon": recon,
             "kl": kl,
             "neg_elbo": recon + kl,
@@ -220,7 +237,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     # ---- training ----------------------------------------------------------------------------
     def training_step(self, batch, batch_idx: int) -> Tensor:
         x = self.binarize(batch[0])
-        terms = self.elbo_terms(x, labels=batch[1])
+        terms = self.elbo_terms(x, labels=batch[1], samples=self.config.train_samples)
         losses = self._losses(terms)
         self.log("train/loss", losses["loss"], prog_bar=True)
         if self.is_logging_step():

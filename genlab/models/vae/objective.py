@@ -76,6 +76,25 @@ def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
     return (mu.double().var(0, unbiased=False) > threshold).sum()
 
 
+def importance_log_weights(
+    model, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor, labels: Tensor | None = None
+) -> tuple[Tensor, Tensor]:
+    """For z_i = mu + sigma * eps_i (``eps``: (k, B, D)), per sample and example (k, B):
+    log p(x|z_i) and log p(z_i) - log q(z_i|x). Their sum is the log importance weight of z_i."""
+    k = len(eps)
+    z = reparameterize(mu, logvar, eps)  # (k, B, D)
+    x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * len(x), *x.shape[1:])
+    y_rep = () if labels is None else (labels.repeat(k),)  # the same order as x_rep
+    log_px = -model.recon_nll(x_rep, z.reshape(k * len(x), -1), *y_rep).view(k, len(x))
+    return log_px, log_standard_normal(z) - log_normal(z, mu, logvar)
+
+
+def iwae_bound(log_px: Tensor, log_ratio: Tensor, beta: float = 1.0) -> Tensor:
+    """-log (1/k) sum_i exp(log p(x|z_i) + beta * (log p(z_i) - log q(z_i|x))) per example: the negative
+    importance-weighted bound (Burda et al. 2016) from (k, B) log weights; ``beta`` < 1 is a KL warm-up."""
+    return -(torch.logsumexp(log_px + beta * log_ratio, dim=0) - math.log(len(log_px)))
+
+
 def iwae_nll(
     model,
     x: Tensor,
@@ -93,15 +112,11 @@ def iwae_nll(
     ``batch_k`` samples are decoded at once to bound memory.
     """
     batch_k = k if batch_k is None else max(1, min(batch_k, k))
-    labelled = () if labels is None else (labels,)
-    mu, logvar = model.encode(x, *labelled)
+    mu, logvar = model.encode(x, *(() if labels is None else (labels,)))
     log_w = []
     for start in range(0, k, batch_k):
         kc = min(batch_k, k - start)
         eps = torch.randn((kc, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        z = reparameterize(mu, logvar, eps)  # (kc, B, D)
-        x_rep = x.unsqueeze(0).expand(kc, *x.shape).reshape(kc * len(x), *x.shape[1:])
-        y_rep = () if labels is None else (labels.repeat(kc),)  # the same order as x_rep
-        log_px = -model.recon_nll(x_rep, z.reshape(kc * len(x), -1), *y_rep).view(kc, len(x))
-        log_w.append(log_px + log_standard_normal(z) - log_normal(z, mu, logvar))
+        log_px, log_ratio = importance_log_weights(model, x, mu, logvar, eps, labels)
+        log_w.append(log_px + log_ratio)
     return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
