@@ -240,7 +240,9 @@ def test_train_samples_1_keeps_the_closed_form_kl_objective():
     x = model.binarize(torch.rand(6, 1, 28, 28))
     terms = model.elbo_terms(x, generator=torch.Generator().manual_seed(3))
     losses = model._losses(terms)
-    torch.testing.assert_close(losses["loss"], terms.recon.mean() + gaussian_kl(*model.encode(x)).sum(1).mean())
+    torch.testing.assert_close(
+        losses["loss"], terms.recon.mean() + gaussian_kl(*model.encode(x)).sum(1).mean()
+    )
 
 
 def test_free_bits_with_the_iwae_objective_is_refused():
