@@ -127,7 +127,7 @@ def test_train_help_lists_every_group_with_its_options(capsys):
     assert (
         "experiment: grid_best, grid_gan, health_d_wins, health_gan_exploding, health_mode_collapse, "
         "health_vae_collapse, health_vae_exploding, mnist_cgan, mnist_classifier, mnist_cvae, mnist_gan, "
-        "mnist_vae, quickstart, ring_best, ring_gan, stacked_mnist_best, stacked_mnist_dcgan" in out
+        "mnist_vae, quickstart, ring_best, ring_gan, stacked_mnist_dcgan, stacked_mnist_pac2" in out
     )
 
 
