@@ -279,7 +279,12 @@ def stored_overrides(path: Path) -> list[str]:
         raise UserError(f"{path} holds an override that cannot be parsed ({str(e).splitlines()[0]})") from e
     for override in parsed:
         key = override.key_or_group
-        if "_target_" in key or key.split(".")[0].split("/")[0] == "hydra" or override.package is not None:
+        keys = [key, *(f"{key}.{inner}" for inner, _ in nested_items(override.value()))]
+        if (
+            any("_target_" in k for k in keys)
+            or key.split(".")[0].split("/")[0] == "hydra"
+            or override.package
+        ):
             raise UserError(
                 f"{path} holds the override {override.input_line!r}, which genlab does not replay "
                 "(no _target_ or hydra keys); remove that line to resume"
@@ -287,10 +292,24 @@ def stored_overrides(path: Path) -> list[str]:
     return [line for line, override in zip(lines, parsed, strict=True) if not names_a_program(override, path)]
 
 
+def nested_items(value: Any, prefix: str = ""):
+    """(dotted key, value) of every entry inside an override's dict value (``key={a:{b:1}}`` -> ``a``, ``a.b``)."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            yield f"{prefix}{k}", v
+            yield from nested_items(v, f"{prefix}{k}.")
+    elif isinstance(value, list):
+        for v in value:
+            yield from nested_items(v, prefix)
+
+
 def names_a_program(override: Any, path: Path) -> bool:
     """Inception weights may be a TorchScript file, i.e. a program: a run directory does not get to choose
-    one. The user passes it again on the command line if they trust it."""
-    if not override.key_or_group.endswith("inception_weights") or override.value() in (None, "null"):
+    one, whether as ``...inception_weights=f`` or inside a section (``...eval_metrics={inception_weights:f}``).
+    The user passes it again on the command line if they trust it."""
+    key, value = override.key_or_group, override.value()
+    named = [(key, value), *((f"{key}.{k}", v) for k, v in nested_items(value))]
+    if not any(k.endswith("inception_weights") and v not in (None, "null") for k, v in named):
         return False
     print(
         f"genlab train: not replaying {override.input_line!r} from {path} (a network file is code); "

@@ -190,3 +190,18 @@ def test_replayed_overrides_do_not_choose_a_network_file(tmp_path, capsys):
     assert (
         "not replaying 'callbacks.eval_metrics.inception_weights=/tmp/planted.pt'" in capsys.readouterr().err
     )
+    for section in (
+        "+callbacks.eval_metrics={inception_weights:/tmp/planted.pt}",
+        "++callbacks={eval_metrics:{inception_weights:/p.pt}}",
+    ):
+        overrides.write_text(f"- dataset=ring\n- {section}\n")
+        assert stored_overrides(overrides) == ["dataset=ring"], section
+
+
+def test_replayed_overrides_refuse_a_target_inside_a_section_value(tmp_path):
+    from genlab.cli import UserError, stored_overrides
+
+    overrides = tmp_path / "overrides.yaml"
+    overrides.write_text("- +callbacks.x={_target_:subprocess.Popen,args:[touch,/tmp/pwned]}\n")
+    with pytest.raises(UserError, match="which genlab does not replay"):
+        stored_overrides(overrides)
