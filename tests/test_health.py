@@ -259,7 +259,7 @@ def test_diversity_ratio_separates_collapsed_from_diverse_samples():
     assert diversity_ratio(images[:1].repeat(16, 1, 1, 1), 1.0) == 0.0
 
 
-def test_plain_signals_copies_tensors_once_and_keeps_vectors():
+def test_plain_signals_converts_tensors_and_keeps_vectors():
     out = plain_signals({"a": torch.tensor(1.5), "v": torch.tensor([1.0, 2.0]), "beta": 0.5})
     assert out == {"a": 1.5, "v": [1.0, 2.0], "beta": 0.5}
 
@@ -395,11 +395,15 @@ def test_verdicts_survive_a_resume_through_the_callback_state():
     before.verdicts["d_wins"].record(1200, "discriminator wins")
     state = before.state_dict()
     assert json.loads(json.dumps(state)) == state  # plain data: checkpoints load with weights_only=True
-    after = HealthMonitor(HealthConfig())
-    after.load_state_dict(state)  # Lightning restores callback state after setup; either order works
-    after.setup(None, FakeModule(), "fit")
-    assert after.verdicts["d_wins"].fired and after.verdicts["d_wins"].first_step == 1200
-    assert not after.verdicts["nonfinite"].fired
+    for order in ("setup first", "state first"):  # Lightning calls setup, then restores callback state
+        after = HealthMonitor(HealthConfig())
+        if order == "setup first":
+            after.setup(None, FakeModule(), "fit")
+        after.load_state_dict(state)
+        if order == "state first":
+            after.setup(None, FakeModule(), "fit")
+        assert after.verdicts["d_wins"].fired and after.verdicts["d_wins"].first_step == 1200, order
+        assert not after.verdicts["nonfinite"].fired
 
 
 # ---- real runs through the CLI ----------------------------------------------------------------------------

@@ -161,7 +161,6 @@ class HealthMonitor(pl.Callback):
         self.advice: dict[str, str] = {}
         self._real_spread: float | None = None
         self._restored: dict[str, dict[str, Any]] = {}
-        self._written = False
 
     # ---- state: verdicts survive a resume (the windows start afresh) --------------------------------
     def state_dict(self) -> dict[str, Any]:
@@ -169,6 +168,10 @@ class HealthMonitor(pl.Callback):
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self._restored = dict(state.get("verdicts", {}))
+        self._apply_restored()
+
+    def _apply_restored(self) -> None:
+        """Lightning restores callback state after ``setup``; applied in both hooks, either order works."""
         for name, saved in self._restored.items():
             if name in self.verdicts:
                 self.verdicts[name] = Verdict(**saved)
@@ -179,15 +182,12 @@ class HealthMonitor(pl.Callback):
         self.family = getattr(pl_module, "family", "?")
         self.detectors = self.config.detectors(self.family)
         self.verdicts = {d.name: Verdict(d.name) for d in self.detectors}
-        for name, saved in self._restored.items():
-            if name in self.verdicts:
-                self.verdicts[name] = Verdict(**saved)
+        self._apply_restored()
         model_cfg, optim_cfg = getattr(pl_module, "config", None), getattr(pl_module, "optim_config", None)
         self.advice = {
             d.name: advice(d.name, self.family, model_cfg, optim_cfg) if model_cfg and optim_cfg else ""
             for d in self.detectors
         }
-        self._written = False
 
     # ---- observing --------------------------------------------------------------------------------
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
@@ -274,13 +274,8 @@ class HealthMonitor(pl.Callback):
             self.fire(trainer, "nonfinite", trainer.global_step, first)
         self.write(trainer)
 
-    def teardown(self, trainer, pl_module, stage: str) -> None:
-        if stage == "fit" and not self._written:
-            self.write(trainer)
-
     def write(self, trainer: pl.Trainer) -> None:
         if not self.detectors or not trainer.is_global_zero:
             return
         record = health_record(self.family, list(self.verdicts.values()))
         write_health(Path(trainer.default_root_dir), record)
-        self._written = True

@@ -23,6 +23,7 @@ from typing import Any
 import yaml
 
 from genlab.errors import GenlabError
+from genlab.health.record import HEALTH_NAME
 from genlab.rundir import LOCK_NAME, STATUS_NAME, STATUSES
 
 # what a run directory holds besides its records: never searched for nested runs
@@ -30,7 +31,6 @@ RUN_SUBDIRS = {".hydra", "checkpoints", "tensorboard", "csv", "samples", "lightn
 MAX_DEPTH = 3  # outputs/ -> multirun/ -> <date>/ -> <job>
 # overrides that name where a run lives or how it was continued, not what it trained
 NOT_SETTINGS = ("hydra.", "hydra/", "resume", "ckpt_path")
-HEALTH_NAME = "health.json"
 YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
