@@ -160,13 +160,13 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
             x = model.class_grid(classes, per_class, generator=generator)
         return x, cfg.nrow or per_class
     if cfg.mode == "prior":
-        fixed = None if classes is None else torch.full((min(n, 1000),), classes[0], dtype=torch.long)
+
+        def one_chunk(k: int) -> torch.Tensor:
+            labels = None if classes is None else torch.full((k,), classes[0], dtype=torch.long)
+            return model.sample(k, generator=generator, labels=labels)
+
         with Phases("sample", announce=False).phase("sampling", n, "samples") as progress:
-            x = in_chunks(
-                lambda k: model.sample(k, generator=generator, labels=None if fixed is None else fixed[:k]),
-                n,
-                progress=progress,
-            )
+            x = in_chunks(one_chunk, n, progress=progress)
         return model.to_unit(x), nrow
     if (
         cfg.mode == "interpolate"

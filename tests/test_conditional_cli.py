@@ -95,6 +95,8 @@ def test_default_class_grid_has_one_row_per_class_and_classes_picks_rows(capsys,
 def test_sample_classes_in_interpolation_and_reconstruction_of_a_cvae(capsys, tmp_path, cvae):
     grid = sample_npy(capsys, tmp_path, cvae, "mode=interpolate", "n=20", "class=2")
     assert grid.shape == (20, 1, 32, 32)
+    other = sample_npy(capsys, tmp_path, cvae, "mode=interpolate", "n=20", "class=0")  # same seed, same z
+    assert np.abs(grid - other).reshape(20, -1).max(1).min() > 1e-3  # every image decoded with its class
     pairs = sample_npy(capsys, tmp_path, cvae, "mode=reconstruct", "n=4")  # each image with its own label
     assert pairs.shape == (8, 1, 32, 32)
     assert sample_npy(capsys, tmp_path, cvae, "classes=[0,1,2]", "n=6").shape == (6, 1, 32, 32)

@@ -234,6 +234,21 @@ def test_train_samples_k_trains_on_the_iwae_bound_of_the_same_draws():
     assert all(p.grad is not None for p in model.parameters() if p.requires_grad)
 
 
+def test_training_step_uses_train_samples_and_warms_up_the_prior_ratio(monkeypatch):
+    from genlab.models.vae.objective import iwae_bound, log_prior_ratio, sample_log_likelihoods
+
+    monkeypatch.setattr(VAE, "global_step", property(lambda self: 2))  # half-way through a 4-step warm-up
+    model = build(VAE, image_spec(), net="mlp", latent_dim=4, hidden=32, train_samples=5, kl_warmup_steps=4)
+    batch = (torch.rand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long))
+    torch.manual_seed(7)
+    loss = model.training_step(batch, 0)
+    torch.manual_seed(7)  # the same binarization and the same five draws of z per image
+    x = model.binarize(batch[0])
+    mu, logvar = model.encode(x)
+    z, log_px = sample_log_likelihoods(model, x, mu, logvar, torch.randn(5, *mu.shape))
+    torch.testing.assert_close(loss, iwae_bound(log_px, log_prior_ratio(z, mu, logvar), beta=0.5).mean())
+
+
 def test_train_samples_1_keeps_the_closed_form_kl_objective():
     torch.manual_seed(0)
     model = build(VAE, image_spec(), net="mlp", latent_dim=4, hidden=32)

@@ -184,7 +184,7 @@ class GenerativeModule(GenlabModule, Sampler):
         classes in turn."""
         if not self.conditional:
             return None
-        k = int(self.spec.num_classes)
+        k = self.num_classes
         if labels is None:
             labels = torch.randint(k, (n,), generator=generator) if random else torch.arange(n) % k
         labels = torch.as_tensor(labels, dtype=torch.long)
@@ -232,7 +232,7 @@ class GenerativeModule(GenlabModule, Sampler):
         if not self.conditional:
             raise ValueError("a class grid needs a conditional model")
         if classes is None:
-            classes = list(range(min(int(self.spec.num_classes), MAX_GRID_CLASSES)))
+            classes = list(range(min(self.num_classes, MAX_GRID_CLASSES)))
         if z is None:
             z = torch.randn(columns, self.latent_dim, generator=generator)
         z = z.to(self.device)
@@ -258,8 +258,6 @@ class GenerativeModule(GenlabModule, Sampler):
         z = self.fixed_latents() if z is None else z.to(self.device)
         a, b = z[:rows], z[rows : 2 * rows]
         zs = slerp(a, b, torch.linspace(0, 1, steps, device=z.device))
-        if self.conditional and labels is None:
-            labels = torch.arange(rows) % int(self.spec.num_classes)
         row_labels = self.condition(labels, rows)
         flat = None if row_labels is None else row_labels.repeat_interleave(steps)
         return self.to_unit(self.decode_chunked(zs.reshape(rows * steps, -1), flat))

@@ -86,4 +86,7 @@ class HealthSignals(Protocol):
     """Hands over the scalars its training step already computed on a logging step (losses, D accuracy, gradient
     norms, KL per latent dim): the health monitor reads them without a second forward pass."""
 
-    def pop_health_signals(self) -> dict[str, Tensor | float] | None: ...
+    def pop_health_signals(self) -> dict[str, Tensor | float] | None:
+        """The signals the training step left in ``self._health`` on its last logging step, once."""
+        signals, self._health = self._health, None
+        return signals

@@ -299,10 +299,6 @@ class GAN(GenerativeModule, HealthSignals):
             self._health = {**losses, **accuracy, **grad_norms}
         return losses
 
-    def pop_health_signals(self) -> dict[str, Tensor | float] | None:
-        signals, self._health = self._health, None
-        return signals
-
     def diagnostics(self, d_out: dict[str, Tensor], opt_g, opt_d) -> dict[str, Tensor | float]:
         """D's mean logits, the penalties, gradient norms and learning rates, under ``train/``."""
         stats = {f"train/{k}": v for k, v in d_out.items()}

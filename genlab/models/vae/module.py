@@ -55,9 +55,15 @@ class ElboTerms:
     """Per-example pieces of the objective for one batch."""
 
     log_px: Tensor  # (k, B) log p(x|z_i) of k samples z_i ~ q(z|x), nats
-    log_ratio: Tensor  # (k, B) log p(z_i) - log q(z_i|x)
-    kl_per_dim: Tensor  # (B, latent_dim) closed-form KL
+    z: Tensor  # (k, B, latent_dim) those samples
     mu: Tensor  # (B, latent_dim) posterior means
+    logvar: Tensor  # (B, latent_dim) posterior log-variances
+    kl_per_dim: Tensor  # (B, latent_dim) closed-form KL(q(z|x) || N(0, I))
+
+    @property
+    def log_ratio(self) -> Tensor:
+        """(k, B) log p(z_i) - log q(z_i|x); only the IWAE objective needs it."""
+        return objective.log_prior_ratio(self.z, self.mu, self.logvar)
 
     @property
     def recon(self) -> Tensor:
@@ -214,8 +220,8 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         which only a conditional VAE reads)."""
         mu, logvar = self.encode(x, labels)
         eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        log_px, log_ratio = objective.importance_log_weights(self, x, mu, logvar, eps, labels)
-        return ElboTerms(log_px, log_ratio, objective.gaussian_kl(mu, logvar), mu)
+        z, log_px = objective.sample_log_likelihoods(self, x, mu, logvar, eps, labels)
+        return ElboTerms(log_px, z, mu, logvar, objective.gaussian_kl(mu, logvar))
 
     def _losses(self, terms: ElboTerms) -> dict[str, Tensor | float]:
         cfg = self.config
@@ -258,10 +264,6 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
             norm = torch.nn.utils.get_total_norm(grads).detach()
             self.log("train/grad_norm", norm)
             self._health["grad_norm"] = norm
-
-    def pop_health_signals(self) -> dict[str, Tensor | float] | None:
-        signals, self._health = self._health, None
-        return signals
 
     def configure_gradient_clipping(
         self, optimizer, gradient_clip_val=None, gradient_clip_algorithm=None

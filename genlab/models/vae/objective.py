@@ -76,17 +76,20 @@ def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
     return (mu.double().var(0, unbiased=False) > threshold).sum()
 
 
-def importance_log_weights(
+def sample_log_likelihoods(
     model, x: Tensor, mu: Tensor, logvar: Tensor, eps: Tensor, labels: Tensor | None = None
 ) -> tuple[Tensor, Tensor]:
-    """For z_i = mu + sigma * eps_i (``eps``: (k, B, D)), per sample and example (k, B):
-    log p(x|z_i) and log p(z_i) - log q(z_i|x). Their sum is the log importance weight of z_i."""
+    """z_i = mu + sigma * eps_i (``eps``: (k, B, D)) and log p(x|z_i) per sample and example (k, B)."""
     k = len(eps)
     z = reparameterize(mu, logvar, eps)  # (k, B, D)
     x_rep = x.unsqueeze(0).expand(k, *x.shape).reshape(k * len(x), *x.shape[1:])
     y_rep = () if labels is None else (labels.repeat(k),)  # the same order as x_rep
-    log_px = -model.recon_nll(x_rep, z.reshape(k * len(x), -1), *y_rep).view(k, len(x))
-    return log_px, log_standard_normal(z) - log_normal(z, mu, logvar)
+    return z, -model.recon_nll(x_rep, z.reshape(k * len(x), -1), *y_rep).view(k, len(x))
+
+
+def log_prior_ratio(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log p(z) - log q(z|x) per sample and example; plus log p(x|z) it is the log importance weight of z."""
+    return log_standard_normal(z) - log_normal(z, mu, logvar)
 
 
 def iwae_bound(log_px: Tensor, log_ratio: Tensor, beta: float = 1.0) -> Tensor:
@@ -117,6 +120,6 @@ def iwae_nll(
     for start in range(0, k, batch_k):
         kc = min(batch_k, k - start)
         eps = torch.randn((kc, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
-        log_px, log_ratio = importance_log_weights(model, x, mu, logvar, eps, labels)
-        log_w.append(log_px + log_ratio)
+        z, log_px = sample_log_likelihoods(model, x, mu, logvar, eps, labels)
+        log_w.append(log_px + log_prior_ratio(z, mu, logvar))
     return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
