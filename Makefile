@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-WORKERS ?= auto  # pytest processes for `make test` (pytest-xdist); each gets one torch thread
+WORKERS ?= auto  # pytest processes for `make test` (pytest-xdist, a module per worker: its fixtures train once); one torch thread each
 
 .PHONY: install train test test-slow test-gpu test-all lint tensorboard bench bench-gpu clean clean-runs
 
@@ -19,7 +19,7 @@ train: $(STAMP)  ## the default experiment: DCGAN on the built-in shapes dataset
 	$(BIN)/genlab train experiment=quickstart $(ARGS)
 
 test: $(STAMP)  ## the fast test suite
-	$(BIN)/python -m pytest -q -m "not slow" -n $(WORKERS) $(ARGS)
+	$(BIN)/python -m pytest -q -m "not slow" -n $(WORKERS) --dist loadscope $(ARGS)
 
 test-slow: $(STAMP)  ## long and multi-process tests (CI runs these too)
 	$(BIN)/python -m pytest -q -m slow $(ARGS) || [ $$? -eq 5 ]  # exit 5: no slow tests selected

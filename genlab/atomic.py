@@ -54,7 +54,10 @@ def copy_atomic(source: str | Path, path: str | Path) -> None:
 
 
 def check_writable(path: Path, key: str) -> None:
-    """Fail before any work when ``path`` cannot be written (missing permission, read-only or full disk)."""
+    """Fail before any work when ``path`` cannot be written (a directory, missing permission, read-only or full
+    disk)."""
+    if path.is_dir():
+        raise ConfigError(f"{key}={path} is a directory; pass a file name inside it ({key}={path}/<file>)")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         probe = path.with_name(f".{path.name}.probe.tmp")

@@ -92,10 +92,8 @@ def config(family: str, args, run_dir: Path, extra: list[str]):
 
 def bench_genlab(family: str, args, extra: list[str]) -> float:
     timer = StepTimer(args.warmup, args.steps)
-    train(
-        config(family, args, Path(tempfile.mkdtemp(prefix="genlab-bench-run-")), extra),
-        extra_callbacks=[timer],
-    )
+    with tempfile.TemporaryDirectory(prefix="genlab-bench-run-") as run_dir:  # the rate is the timer's
+        train(config(family, args, Path(run_dir), extra), extra_callbacks=[timer])
     return args.steps * args.batch_size / timer.seconds
 
 

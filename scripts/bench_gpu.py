@@ -32,6 +32,7 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
+from genlab.atomic import write_text_atomic
 from genlab.optim import build_optimizer
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -260,10 +261,10 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     settings = {k: v for k, v in vars(args).items() if k != "data_dir"}
-    out.write_text(
-        json.dumps({"machine": machine, "peak_tflops": peak, "args": settings, "rows": rows}, indent=2)
+    write_text_atomic(
+        out, json.dumps({"machine": machine, "peak_tflops": peak, "args": settings, "rows": rows}, indent=2)
     )
-    out.with_suffix(".md").write_text(table + "\n")
+    write_text_atomic(out.with_suffix(".md"), table + "\n")
     print(f"wrote {out} and {out.with_suffix('.md')}")
     return 0
 

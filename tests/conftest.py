@@ -16,7 +16,8 @@ import torch
 
 REPO = Path(__file__).resolve().parents[1]
 
-if os.environ.get("PYTEST_XDIST_WORKER"):
+XDIST_WORKER = bool(os.environ.get("PYTEST_XDIST_WORKER"))
+if XDIST_WORKER:
     # `make test` runs one pytest worker per core: each gets one intra-op thread so they do not oversubscribe
     torch.set_num_threads(1)
 
@@ -37,6 +38,8 @@ def isolated_environment(tmp_path_factory):
         mp.setenv("GENLAB_DATA_DIR", str(root / "data"))
         mp.setenv("TORCH_HOME", str(root / "torch_home"))
         mp.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
+        if XDIST_WORKER:  # in-process train/sample/eval with `threads: null` keep the worker's one thread
+            mp.setattr("genlab.threads.default_threads", lambda *args, **kwargs: 1)
         yield root
 
 

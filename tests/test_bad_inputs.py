@@ -262,6 +262,14 @@ def test_sample_bad_input(capsys, tmp_path, regular_file, ckpt, args, needle):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["plain.txt"]  # no output, no probe file left
 
 
+@pytest.mark.parametrize("command,name", [("sample", "x.npy"), ("eval", "e.json")])
+def test_an_output_that_is_a_directory_is_refused_before_any_work(capsys, tmp_path, ckpt, command, name):
+    (tmp_path / name).mkdir()
+    code, out, err = run_cli(capsys, command, f"ckpt={ckpt}", f"out={tmp_path / name}")
+    assert_one_line(code, err, command, f"out={tmp_path / name} is a directory; pass a file name inside it")
+    assert "wrote" not in out and not any((tmp_path / name).iterdir())
+
+
 # ---- genlab eval ------------------------------------------------------------------------------------
 EVAL_CASES = [
     (["out={tmp}/e.json"], "ckpt is required: pass ckpt=<value>"),

@@ -162,7 +162,6 @@ class InceptionFeatures(nn.Module):
     def __init__(self, weights_path: str | None = None) -> None:
         super().__init__()
         path = inception_weights_path(weights_path)
-        self.path = path
         self.net = ScriptedInception(path) if is_torchscript(path) else FidelityInception(path)
         self.num_features = 2048
 

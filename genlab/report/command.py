@@ -90,8 +90,6 @@ def make_report(request: Request) -> Written:
     """Read the runs, build every section, write the three files; return what was written."""
     html = request.out or default_out(request.paths)
     runs = read_runs(request.paths)
-    if html.is_dir():
-        raise GenlabError(f"out={html} is a directory; pass a file name such as {html / 'report.html'}")
     check_writable(html, "out")
     ranking = lb.resolve_ranking(runs, request.metric, request.mode)
     curves = read_all([run.path for run in runs], request.jobs)
