@@ -172,7 +172,7 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
         cfg.mode == "interpolate"
     ):  # rows of 10 steps: n is rounded down to a multiple of 10 (at least one row)
         rows = max(1, n // INTERPOLATION_STEPS)
-        z = torch.randn(2 * rows, model.latent_dim, generator=generator)
+        z = model.prior_latents(2 * rows, generator)
         labels = (
             None if classes is None else torch.tensor(classes).repeat(rows)[:rows]
         )  # row i: class i mod len

@@ -117,6 +117,9 @@ class LinearGaussianVAE:
     def recon_nll(self, x, z):
         return gaussian_nll(z @ self.w.T + self.b, x, torch.tensor(math.log(self.s), dtype=torch.float64))
 
+    def log_prior(self, z):
+        return log_standard_normal(z)
+
     def log_px(self, x):
         cov = self.w @ self.w.T + self.s**2 * torch.eye(len(self.b), dtype=torch.float64)
         return MultivariateNormal(self.b, cov).log_prob(x)

@@ -203,12 +203,16 @@ class GenerativeModule(GenlabModule, Sampler):
         """The latent batch fixed at construction and stored in the checkpoint (comparable grids across resume)."""
         return self.fixed_z
 
+    def prior_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws from the latent prior, on the model's device: N(0, I) unless a family learns its prior."""
+        return torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+
     @torch.no_grad()
     def sample(
         self, n: int, generator: torch.Generator | None = None, labels: Tensor | None = None
     ) -> Tensor:
         """``n`` samples in data space (of the classes ``labels``, or random ones, when conditional)."""
-        z = torch.randn(n, self.latent_dim, generator=generator).to(self.device)
+        z = self.prior_latents(n, generator)
         return self.decode(z, self.condition(labels, n, generator, random=True))
 
     def decode_chunked(self, z: Tensor, labels: Tensor | None) -> Tensor:

@@ -69,6 +69,8 @@ class LikelihoodModel(Protocol):
 
     def recon_nll(self, x: Tensor, z: Tensor) -> Tensor: ...
 
+    def log_prior(self, z: Tensor) -> Tensor: ...
+
 
 @runtime_checkable
 class FeatureNet(Protocol):

@@ -9,6 +9,7 @@ from genlab.config.schema import check_at_least, check_choice, check_positive, r
 
 NETS = ("conv", "mlp", "resnet")
 LIKELIHOODS = ("bernoulli", "gaussian")
+PRIORS = ("standard", "vampprior")
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,10 @@ class VAEConfig:
     # samples of z per image in the training objective: 1 = the ELBO, k > 1 = the IWAE bound with k samples
     # (Burda et al. 2016: tighter, more active units, a better test NLL; k times the decoder's cost)
     train_samples: int = 1
+    # p(z): standard (N(0, I)) or vampprior (Tomczak & Welling 2018: a mixture of the encoder's posteriors at
+    # pseudo_inputs learned pseudo-inputs; its KL is estimated from the z samples)
+    prior: str = "standard"
+    pseudo_inputs: int = 500  # vampprior: number of pseudo-inputs (mixture components)
     # max gradient L2 norm; 0 disables clipping
     grad_clip: float = 0.0
     # k of the importance-weighted NLL bound logged as val/iw_nll (k=1 is the ELBO), on the first
@@ -60,12 +65,15 @@ class VAEConfig:
         "learn_std",
         "binarize",
         "conditional",
+        "prior",
+        "pseudo_inputs",
     )
 
     def __post_init__(self) -> None:
         check_choice("model.net", self.net, NETS)
         check_choice("model.likelihood", self.likelihood, LIKELIHOODS)
-        for key in ("latent_dim", "channels", "hidden", "iw_samples"):
+        check_choice("model.prior", self.prior, PRIORS)
+        for key in ("latent_dim", "channels", "hidden", "iw_samples", "pseudo_inputs"):
             check_at_least(f"model.{key}", getattr(self, key), 1, 32)
         check_at_least("model.train_samples", self.train_samples, 1, 5)
         check_positive("model.gaussian_std", self.gaussian_std, 0.1)
@@ -76,6 +84,16 @@ class VAEConfig:
             self.train_samples == 1 or self.free_bits == 0,
             f"model.free_bits={self.free_bits} applies to the ELBO only; with model.train_samples="
             f"{self.train_samples} (the IWAE bound) set model.free_bits=0",
+        )
+        require(
+            self.prior == "standard" or self.free_bits == 0,
+            f"model.free_bits={self.free_bits} needs the per-dim KL of model.prior=standard; with "
+            "model.prior=vampprior set model.free_bits=0",
+        )
+        require(
+            self.prior == "standard" or not self.conditional,
+            "model.prior=vampprior is for the unconditional VAE (its pseudo-inputs have no labels); "
+            "set model.conditional=false or model.prior=standard",
         )
         require(
             not self.learn_std or self.likelihood == "gaussian",

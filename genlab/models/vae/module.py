@@ -19,6 +19,10 @@ The negative ELBO (beta = 1, no free bits) is logged as ``*/neg_elbo`` whatever 
 weights are; ``val/iw_nll`` is the importance-weighted bound with k = iw_samples (k = 1 is the ELBO),
 an estimate of the test NLL comparable with the literature when ``binarize`` is on.
 
+VampPrior (``model.prior=vampprior``, Tomczak & Welling 2018): p(z) is the mixture of the encoder's posteriors at
+``pseudo_inputs`` learned pseudo-inputs; the KL has no closed form, so ``kl`` is the estimate
+log q(z|x) - log p(z) at the sampled z (its expectation is the KL), and prior samples draw a component first.
+
 Conditional VAE (``model.conditional``, Sohn et al. 2015): q(z|x,y) and p(x|z,y) read the one-hot label y,
 the prior stays N(0, I), so every term above is the same with y as an extra input (the likelihoods are
 -log p(x|y)); prior samples are drawn per class.
@@ -27,7 +31,9 @@ the prior stays N(0, I), so every term above is the same with y as an extra inpu
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cached_property
 
 import torch
 import torch.nn.functional as F
@@ -41,6 +47,7 @@ from genlab.models.capabilities import HealthSignals, LikelihoodModel, Reconstru
 from genlab.models.vae import objective
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.nets import IMAGE_SIZES, build_decoder, build_encoder
+from genlab.models.vae.priors import VampPrior
 from genlab.optim import OptimizerConfig
 
 VAL_SEED = 2024  # fixed binarization and z samples for validation: comparable numbers across epochs
@@ -58,12 +65,14 @@ class ElboTerms:
     z: Tensor  # (k, B, latent_dim) those samples
     mu: Tensor  # (B, latent_dim) posterior means
     logvar: Tensor  # (B, latent_dim) posterior log-variances
-    kl_per_dim: Tensor  # (B, latent_dim) closed-form KL(q(z|x) || N(0, I))
+    log_prior: Callable[[Tensor], Tensor]  # z (..., latent_dim) -> log p(z) (...)
+    # (B, latent_dim) closed-form KL(q(z|x) || N(0, I)) with the standard prior; None with the VampPrior
+    kl_per_dim: Tensor | None
 
-    @property
+    @cached_property
     def log_ratio(self) -> Tensor:
-        """(k, B) log p(z_i) - log q(z_i|x); only the IWAE objective needs it."""
-        return objective.log_prior_ratio(self.z, self.mu, self.logvar)
+        """(k, B) log p(z_i) - log q(z_i|x); computed only when the objective needs it."""
+        return objective.log_prior_ratio(self.z, self.mu, self.logvar, self.log_prior)
 
     @property
     def recon(self) -> Tensor:
@@ -72,7 +81,10 @@ class ElboTerms:
 
     @property
     def kl(self) -> Tensor:
-        return self.kl_per_dim.sum(1)
+        """(B,) KL(q(z|x) || p(z)): closed form for the standard prior, else the estimate from the k samples."""
+        if self.kl_per_dim is not None:
+            return self.kl_per_dim.sum(1)
+        return -self.log_ratio.mean(0)
 
 
 class ActiveUnits(torchmetrics.Metric):
@@ -110,6 +122,11 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         sizes = (cfg.net, self.spec, cfg.latent_dim, cfg.channels, cfg.hidden, classes)
         self.encoder = build_encoder(*sizes)
         self.decoder = build_decoder(*sizes)
+        self.vamp = (
+            VampPrior(cfg.pseudo_inputs, self.spec.shape, self.spec.value_range)
+            if cfg.prior == "vampprior"
+            else None
+        )
         log_std = torch.tensor(math.log(cfg.gaussian_std))
         if cfg.learn_std:
             self.log_std = nn.Parameter(log_std)
@@ -182,6 +199,35 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         """Raw decoder output: Bernoulli logits or the Gaussian mean, (B, *shape)."""
         return self._run("decoder", z, self.label_code(labels, len(z), required))
 
+    def prior_components(self) -> tuple[Tensor, Tensor]:
+        """The VampPrior's (mu_k, logvar_k), each (K, latent_dim): the posteriors of its pseudo-inputs."""
+        return self.encode(self.vamp.inputs())
+
+    def log_prior(self, z: Tensor) -> Tensor:
+        """log p(z) for latents (..., latent_dim): the standard normal's or the VampPrior's."""
+        if self.vamp is None:
+            return objective.log_standard_normal(z)
+        return objective.log_normal_mixture(z, *self.prior_components())
+
+    def prior_latents(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` draws of z ~ p(z); a VampPrior picks a component uniformly, then draws from it."""
+        if self.vamp is None:
+            return super().prior_latents(n, generator)
+        index = torch.randint(self.vamp.components, (n,), generator=generator).to(self.device)
+        return self._vamp_latents(index, torch.randn(n, self.latent_dim, generator=generator).to(self.device))
+
+    def fixed_latents(self) -> Tensor:
+        """The fixed latent batch; with a VampPrior, its noise drawn from components 0, 1, 2, ... in turn."""
+        if self.vamp is None:
+            return self.fixed_z
+        return self._vamp_latents(
+            torch.arange(len(self.fixed_z), device=self.device) % self.vamp.components, self.fixed_z
+        )
+
+    @torch.no_grad()
+    def _vamp_latents(self, index: Tensor, eps: Tensor) -> Tensor:
+        return VampPrior.draw(*self.prior_components(), index, eps)
+
     def recon_nll(self, x: Tensor, z: Tensor, labels: Tensor | None = None) -> Tensor:
         """-log p(x|z) (conditional: -log p(x|z,y)) per example, summed over pixels (nats)."""
         out = self.decoder_output(z, labels)
@@ -216,12 +262,13 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         labels: Tensor | None = None,
         samples: int = 1,
     ) -> ElboTerms:
-        """Per-example log weights of ``samples`` draws of z and the closed-form KL for a batch (and its labels,
+        """Per-example log weights of ``samples`` draws of z and the KL pieces for a batch (and its labels,
         which only a conditional VAE reads)."""
         mu, logvar = self.encode(x, labels)
         eps = torch.randn((samples, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z, log_px = objective.sample_log_likelihoods(self, x, mu, logvar, eps, labels)
-        return ElboTerms(log_px, z, mu, logvar, objective.gaussian_kl(mu, logvar))
+        kl_per_dim = objective.gaussian_kl(mu, logvar) if self.vamp is None else None
+        return ElboTerms(log_px, z, mu, logvar, self.log_prior, kl_per_dim)
 
     def _losses(self, terms: ElboTerms) -> dict[str, Tensor | float]:
         cfg = self.config
@@ -250,9 +297,10 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
             self.log_dict({f"train/{k}": v for k, v in losses.items() if k != "loss"})
             self._health = {
                 **{k: v.detach() if isinstance(v, Tensor) else v for k, v in losses.items()},
-                "kl_per_dim": terms.kl_per_dim.detach().mean(0),
                 "active_units": objective.active_units(terms.mu.detach()),
             }
+            if terms.kl_per_dim is not None:  # the posterior-collapse detector reads it
+                self._health["kl_per_dim"] = terms.kl_per_dim.detach().mean(0)
         return losses["loss"]
 
     def on_before_optimizer_step(self, optimizer) -> None:

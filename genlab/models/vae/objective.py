@@ -1,6 +1,7 @@
 """The VAE objective as small pure functions (all values in nats).
 
-Per example, with q(z|x) = N(mu, diag(exp(logvar))) and p(z) = N(0, I):
+Per example, with q(z|x) = N(mu, diag(exp(logvar))) and p(z) = N(0, I) (or the VampPrior, a uniform mixture of
+Gaussians, whose KL has no closed form and is estimated from the samples of z):
 
     neg_elbo(x) = E_q[-log p(x|z)] + KL(q(z|x) || p(z))
 
@@ -11,6 +12,7 @@ mean of these per-example values (nats per image).
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
@@ -39,6 +41,20 @@ def log_normal(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
 def log_standard_normal(z: Tensor) -> Tensor:
     """log N(z; 0, I), summed over the last dim."""
     return -0.5 * (LOG_2PI + z.pow(2)).sum(-1)
+
+
+def log_normal_mixture(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
+    """log (1/K) sum_k N(z; mu_k, diag(exp(logvar_k))) over the K components ``mu``, ``logvar`` (K, D), for every
+    row of ``z`` (..., D): the VampPrior's log density.
+
+    The quadratic form is expanded into matrix products, (z^2) (1/var)^T - 2 z (mu/var)^T + sum mu^2/var, so no
+    (rows, K, D) tensor is formed; the products run in float64 because their terms cancel when z is near mu_k."""
+    flat, mu, logvar = z.reshape(-1, z.shape[-1]).double(), mu.double(), logvar.double()
+    precision = torch.exp(-logvar)
+    quadratic = flat.pow(2) @ precision.T - 2 * flat @ (mu * precision).T + (mu.pow(2) * precision).sum(1)
+    log_n = -0.5 * (quadratic + logvar.sum(1) + z.shape[-1] * LOG_2PI)  # (rows, K)
+    log_p = torch.logsumexp(log_n, dim=1) - math.log(len(mu))
+    return log_p.to(z.dtype).view(z.shape[:-1])
 
 
 def bernoulli_nll(logits: Tensor, x: Tensor) -> Tensor:
@@ -87,9 +103,12 @@ def sample_log_likelihoods(
     return z, -model.recon_nll(x_rep, z.reshape(k * len(x), -1), *y_rep).view(k, len(x))
 
 
-def log_prior_ratio(z: Tensor, mu: Tensor, logvar: Tensor) -> Tensor:
-    """log p(z) - log q(z|x) per sample and example; plus log p(x|z) it is the log importance weight of z."""
-    return log_standard_normal(z) - log_normal(z, mu, logvar)
+def log_prior_ratio(
+    z: Tensor, mu: Tensor, logvar: Tensor, log_prior: Callable[[Tensor], Tensor] = log_standard_normal
+) -> Tensor:
+    """log p(z) - log q(z|x) per sample and example (``log_prior``: z (..., D) -> log p(z) (...), by default the
+    standard normal's); plus log p(x|z) it is the log importance weight of z."""
+    return log_prior(z) - log_normal(z, mu, logvar)
 
 
 def iwae_bound(log_px: Tensor, log_ratio: Tensor, beta: float = 1.0) -> Tensor:
@@ -110,8 +129,9 @@ def iwae_nll(
 
     -log (1/k) sum_i p(x|z_i) p(z_i) / q(z_i|x), z_i ~ q(z|x). It is an upper bound on -log p(x) that
     tightens as k grows; at k=1 it is the single-sample negative ELBO (so in expectation it is >= the
-    bound at any k > 1). ``model`` needs ``encode(x, labels) -> (mu, logvar)`` and
-    ``recon_nll(x, z, labels) -> (B,)`` (a conditional VAE reads ``labels``: the bound on -log p(x|y));
+    bound at any k > 1). ``model`` needs ``encode(x, labels) -> (mu, logvar)``,
+    ``recon_nll(x, z, labels) -> (B,)`` (a conditional VAE reads ``labels``: the bound on -log p(x|y)) and
+    ``log_prior(z)``;
     ``batch_k`` samples are decoded at once to bound memory.
     """
     batch_k = k if batch_k is None else max(1, min(batch_k, k))
@@ -121,5 +141,5 @@ def iwae_nll(
         kc = min(batch_k, k - start)
         eps = torch.randn((kc, *mu.shape), generator=generator, device=mu.device, dtype=mu.dtype)
         z, log_px = sample_log_likelihoods(model, x, mu, logvar, eps, labels)
-        log_w.append(log_px + log_prior_ratio(z, mu, logvar))
+        log_w.append(log_px + log_prior_ratio(z, mu, logvar, model.log_prior))
     return -(torch.logsumexp(torch.cat(log_w), dim=0) - math.log(k))
