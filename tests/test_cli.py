@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 import torch
 from runs_util import run_cli
+from subprocess_util import genlab_env
 
 from genlab.cli import main
 
@@ -110,7 +109,7 @@ def test_resume_of_a_non_run_dir_is_one_line(capsys, tmp_path):
 @pytest.mark.slow  # end-to-end in fresh processes; the fast tier covers the same code in-process
 def test_cli_works_from_outside_the_repo(tmp_path):
     """--help and --cfg job from a directory that is not the repo root (configs ship with the package)."""
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = genlab_env()
     res = subprocess.run(
         [*GENLAB, "train", "--cfg", "job", "model=vae"], cwd=tmp_path, env=env, capture_output=True, text=True
     )

@@ -13,8 +13,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -25,6 +23,7 @@ import pytorch_lightning as pl
 import torch
 from inception_files import fidelity_state_dict, scripted_detector
 from runs_util import run_cli, run_train, tensorboard
+from subprocess_util import free_port, genlab_env
 
 from genlab.checkpoint import load_run
 from genlab.cli import main
@@ -32,7 +31,6 @@ from genlab.config.compose import compose_config
 from genlab.metrics.features import INCEPTION_FILE, INCEPTION_SCRIPT_FILE
 from genlab.train import train
 
-REPO = Path(__file__).resolve().parents[1]
 HAS_GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")
 pytestmark = [pytest.mark.gpu, needs_gpu]
@@ -272,21 +270,11 @@ def test_resume_on_gpu(tmp_path, capsys, family, precision):
     assert max(steps) >= 2 * STEPS - 1 and len(steps) == len(set(steps))  # one TensorBoard run, continued
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @needs(torch.cuda.device_count() >= 2, "needs two CUDA GPUs")
 @pytest.mark.parametrize("launcher", ["torchrun", "lightning"])
 def test_ddp_on_two_gpus(tmp_path, launcher):
     """`trainer=ddp` on two GPUs, launched by torchrun (one `genlab train` per GPU) or by Lightning itself."""
     run = tmp_path / "run"
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
-    }
     torchrun = ["-m", "torch.distributed.run", "--nproc_per_node=2", f"--master_port={free_port()}"]
     command = [
         sys.executable,
@@ -297,6 +285,6 @@ def test_ddp_on_two_gpus(tmp_path, launcher):
         f"hydra.run.dir={run}",
         *overrides("gan", "trainer.devices=2", trainer="ddp"),
     ]
-    res = subprocess.run(command, cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    res = subprocess.run(command, cwd=tmp_path, env=genlab_env(), capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     check_finished(run)

@@ -4,8 +4,6 @@ and Hydra's submitit launcher running two jobs locally (`hydra/launcher=submitit
 from __future__ import annotations
 
 import json
-import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -14,22 +12,7 @@ import pytest
 import torch
 from rank_probe import digest
 from runs_util import RING_GAN
-
-REPO = Path(__file__).resolve().parents[1]
-
-
-def env(**extra: str) -> dict[str, str]:
-    """The environment of a genlab subprocess: this checkout first, then whatever PYTHONPATH already holds
-    (a machine may provide hydra/omegaconf that way)."""
-    path = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-    return {**os.environ, "PYTHONPATH": path, **extra}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
+from subprocess_util import REPO, free_port, genlab_env
 
 # a GAN whose global batch of 64 is split over 2 processes: 32 each; one epoch of 640 samples is 10 steps only
 # if every process takes its own shard and half the global batch
@@ -94,7 +77,7 @@ def test_two_nodes_with_torchrun_split_the_global_batch_and_end_with_the_same_we
                 *train,
             ],
             cwd=tmp_path,
-            env=env(GENLAB_RANK_PROBE=str(probes)),
+            env=genlab_env(GENLAB_RANK_PROBE=str(probes)),
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
@@ -118,7 +101,7 @@ def test_lightning_ddp_launcher_starts_the_other_device_process(tmp_path):
     res = subprocess.run(
         [sys.executable, PROBE, "train", f"hydra.run.dir={run}", *TWO_PROCESS_GAN, "trainer.devices=2"],
         cwd=tmp_path,
-        env=env(GENLAB_RANK_PROBE=str(probes)),
+        env=genlab_env(GENLAB_RANK_PROBE=str(probes)),
         capture_output=True,
         text=True,
         timeout=85,
@@ -152,7 +135,7 @@ def test_submitit_local_launcher_runs_two_jobs(tmp_path):
             "seed=1,2",
         ],
         cwd=tmp_path,
-        env=env(),
+        env=genlab_env(),
         capture_output=True,
         text=True,
         timeout=85,

@@ -7,10 +7,10 @@ import logging
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 from runs_util import RING_GAN, SHAPES_VAE, run_cli, short
+from subprocess_util import genlab_env
 
 from genlab.callbacks.summary import format_summary
 from genlab.quiet import LIGHTNING_INFO_LOGGERS, LIGHTNING_NOISE, quiet
@@ -79,7 +79,7 @@ def test_no_color_only_without_a_terminal(monkeypatch):
 
 @pytest.mark.slow  # end-to-end in fresh processes; the fast tier covers the same code in-process
 def test_optuna_sweep_output_has_no_plugin_lines_and_no_colour_codes(tmp_path):
-    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    env = genlab_env()
     env.pop("NO_COLOR", None)
     args = [*RING_GAN, *short(2, 2), "threads=1", "hparams_search=gan_optuna", "hydra.sweeper.n_trials=1"]
     proc = subprocess.run(
