@@ -265,3 +265,18 @@ def test_free_bits_with_the_iwae_objective_is_refused():
         VAEConfig(train_samples=5, free_bits=0.5)
     with pytest.raises(ConfigError, match="model.train_samples=0"):
         VAEConfig(train_samples=0)
+
+
+def test_validation_loss_is_the_training_objective_with_train_samples():
+    from genlab.models.vae import iwae_nll
+    from genlab.models.vae.module import VAL_SEED
+
+    model = build(VAE, image_spec(), net="mlp", latent_dim=4, hidden=32, train_samples=5, iw_examples=0)
+    logged = {}
+    model.log = lambda name, value, **kw: logged.__setitem__(name, value)
+    batch = (torch.rand(6, 1, 28, 28), torch.zeros(6, dtype=torch.long))
+    model.on_validation_epoch_start()
+    model.validation_step(batch, 0)
+    g = torch.Generator().manual_seed(VAL_SEED)  # the same binarization and the same five draws of z
+    x = model.binarize(batch[0], generator=g)
+    torch.testing.assert_close(logged["val/loss"], iwae_nll(model, x, k=5, generator=g).mean())

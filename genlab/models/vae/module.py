@@ -10,7 +10,8 @@ Objective, per image, with q(z|x) = N(mu(x), diag sigma^2(x)) and prior p(z) = N
 - free bits (training loss only): each latent dim's batch-mean KL is clamped below at free_bits nats;
 - ``train_samples`` = k > 1 trains on the IWAE bound instead (Burda et al. 2016):
   loss = -log (1/k) sum_i p(x|z_i) [p(z_i) / q(z_i|x)]^beta_t, z_i ~ q(z|x), which tightens towards -log p(x)
-  as k grows and lets the posterior be less exact; the logged recon and KL stay the ELBO's pieces.
+  as k grows and lets the posterior be less exact; the logged recon and KL stay the ELBO's pieces (means over
+  the k draws), and ``val/loss`` is the same objective as ``train/loss``.
 
 On logging steps ``train/grad_norm`` (before clipping) is logged too, and the health monitor gets (:meth:`pop_health_signals`) the losses, the batch-mean KL of each
 latent dim, the batch's active units and the gradient norm before clipping.
@@ -333,7 +334,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     def validation_step(self, batch, batch_idx: int) -> None:
         g = self._val_generator
         x, labels = self.binarize(batch[0], generator=g), batch[1]
-        terms = self.elbo_terms(x, generator=g, labels=labels)
+        terms = self.elbo_terms(x, generator=g, labels=labels, samples=self.config.train_samples)
         n = len(x)
         for name, value in self._losses(terms).items():
             if name != "beta":
