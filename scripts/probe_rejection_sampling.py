@@ -41,6 +41,10 @@ def main() -> None:
 
     loaded = load_run(args.gan_ckpt)
     model, run = loaded.model.eval(), loaded.run
+    if model.family != "gan" or model.conditional or model.config.pack > 1:
+        parser.error(
+            f"{args.gan_ckpt}: pass an unconditional, unpacked GAN checkpoint (D here reads one sample)"
+        )
     dm = run.dataset_class(dataclasses.replace(run.dataset, data_dir=args.data_dir), run.data)
     real, real_labels = dm.real_labelled(20000, split="train", generator=torch.Generator().manual_seed(1))
     reader = ClassifierFeatures(load_classifier(args.classifier_ckpt), model.spec.channels)
