@@ -32,6 +32,7 @@ test-all: test test-slow
 lint: $(STAMP)
 	$(BIN)/ruff check genlab tests scripts
 	$(BIN)/ruff format --check genlab tests scripts
+	$(BIN)/lint-imports --no-cache
 
 tensorboard: $(STAMP)  ## serve every run under outputs/
 	$(BIN)/tensorboard --logdir outputs --bind_all

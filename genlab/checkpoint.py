@@ -5,7 +5,7 @@ dataset names (registry keys, never import paths), the typed configs, the resolv
 versions that wrote it. Loading reads the file with ``torch.load(weights_only=True)``, maps the names through
 genlab's registries only, re-validates the stored configs with the same schemas as ``genlab train``, checks
 that the weights fit the model those configs describe, and ends every failure in one
-:class:`~genlab.errors.CheckpointError` line.
+:class:`~genlab.utils.errors.CheckpointError` line.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genlab.errors import CheckpointError, ConfigError
+from genlab.utils.errors import CheckpointError, ConfigError
 
 RECORD_KEY = "genlab"
 FORMAT = 2
@@ -141,9 +141,9 @@ def read_error(e: Exception) -> str:
 
 
 def stored_run(ckpt: dict[str, Any], path: str | Path, key: str = "ckpt"):
-    """The :class:`~genlab.config.run.RunConfig` of a checkpoint, re-validated with genlab's schemas."""
-    from genlab.config.run import RunConfig
-    from genlab.data.spec import DataSpec
+    """The :class:`~genlab.run.config.RunConfig` of a checkpoint, re-validated with genlab's schemas."""
+    from genlab.config.spec import DataSpec
+    from genlab.run.config import RunConfig
 
     record = ckpt[RECORD_KEY]
     try:
@@ -168,7 +168,7 @@ class LoadedRun:
 
 def load_run(path: str | Path, device: str | torch.device = "cpu", key: str = "ckpt") -> LoadedRun:
     """Rebuild the model of a checkpoint (config from its run record, weights, EMA included) on ``device``."""
-    from genlab.resources import check_run_fits
+    from genlab.utils.resources import check_run_fits
 
     ckpt = read_checkpoint(path, key)
     run = stored_run(ckpt, path, key)

@@ -2,7 +2,7 @@
 
 Each subcommand is a Hydra app over its own root config (``configs/<name>.yaml``), so every Hydra feature
 (``-m``, ``--cfg job``, ``--help``, ``hydra.run.dir=``, ``+key=``, ``~key``) works through it. The task
-functions themselves (``genlab.train.train`` ...) are plain functions. User mistakes end in ONE line on
+functions themselves (``genlab.run.train.train`` ...) are plain functions. User mistakes end in ONE line on
 stderr and exit code 2; ``--debug`` (or ``HYDRA_FULL_ERROR=1``) shows the traceback instead.
 """
 
@@ -19,10 +19,10 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
-from genlab.config.help import register_resolver
-from genlab.errors import GenlabError, RunInterrupted
-from genlab.hydra_context import in_sweep, register_resolvers
-from genlab.quiet import quiet
+from genlab.commands.help import register_resolver
+from genlab.utils.errors import GenlabError, RunInterrupted
+from genlab.utils.hydra_context import in_sweep, register_resolvers
+from genlab.utils.quiet import quiet
 
 log = logging.getLogger("genlab")
 
@@ -31,19 +31,19 @@ register_resolvers()
 
 
 def train_task(cfg: DictConfig) -> Any:
-    from genlab.train import train_task
+    from genlab.run.train import train_task
 
     return train_task(cfg)
 
 
 def sample_task(cfg: DictConfig) -> Any:
-    from genlab.sample import sample
+    from genlab.commands.sample import sample
 
     return sample(cfg)
 
 
 def eval_task(cfg: DictConfig) -> Any:
-    from genlab.evaluate import evaluate
+    from genlab.commands.evaluate import evaluate
 
     return evaluate(cfg)
 
@@ -57,19 +57,19 @@ COMMANDS: dict[str, tuple[str, Callable[[DictConfig], Any], str]] = {
 
 
 def report_command(args: list[str]) -> int:
-    from genlab.report.command import main as report
+    from genlab.commands.report import main as report
 
     return report(args)
 
 
 def health_command(args: list[str]) -> int:
-    from genlab.health.command import health
+    from genlab.commands.health import health
 
     return health(args)
 
 
 def clean_command(args: list[str]) -> int:
-    from genlab.clean import main as clean_main
+    from genlab.commands.clean import main as clean_main
 
     return clean_main(args)
 

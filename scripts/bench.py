@@ -1,6 +1,6 @@
 """`make bench`: training throughput in images/s, three ways, in ONE process.
 
-1. genlab      — `genlab.train.train` with the real datamodule (tensor slices, on-device) and LightningModule
+1. genlab      — `genlab.run.train.train` with the real datamodule (tensor slices, on-device) and LightningModule
 2. plain       — a hand-written PyTorch loop: same nets, same losses, same batch, data already in memory
 3. pil-loader  — torchvision MNIST + per-sample PIL transforms + DataLoader(workers=2), as in
                  pytorch/examples' dcgan, feeding the same plain loop
@@ -30,13 +30,13 @@ import torch
 from torch.utils.data import DataLoader
 from torchvision import datasets, transforms
 
-from genlab.atomic import write_text_atomic
-from genlab.config.compose import compose_config
-from genlab.config.run import resolve_run
+from genlab.commands.compose import compose_config
 from genlab.models.gan.losses import LOSSES
+from genlab.models.optim import build_optimizer
 from genlab.models.vae import objective
-from genlab.optim import build_optimizer
-from genlab.train import build, train
+from genlab.run.config import resolve_run
+from genlab.run.train import build, train
+from genlab.utils.atomic import write_text_atomic
 
 REPO = Path(__file__).resolve().parents[1]
 FAMILIES = {
@@ -101,7 +101,7 @@ class MonitorClock:
     """Adds up the wall time spent inside the health monitor's per-step hook (what it costs the training loop)."""
 
     def __init__(self) -> None:
-        from genlab.callbacks.health import HealthMonitor
+        from genlab.run.callbacks.health import HealthMonitor
 
         self.cls, self.seconds, self.original = HealthMonitor, 0.0, HealthMonitor.on_train_batch_end
 

@@ -32,8 +32,8 @@ import pytorch_lightning as pl
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-from genlab.atomic import write_text_atomic
-from genlab.optim import build_optimizer
+from genlab.models.optim import build_optimizer
+from genlab.utils.atomic import write_text_atomic
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import bench  # noqa: E402  (scripts/bench.py: the pipelines, the plain loop and the timers)

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 
 from genlab.cli import main as genlab
-from genlab.report.command import Request, make_report
+from genlab.commands.report import Request, make_report
 from genlab.report.scalars import read_all
 
 TINY_GAN = [

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from genlab.optim import OptimizerConfig
+from genlab.models.optim import OptimizerConfig
 
 
 def build(cls, data=None, optimizer=None, **keys):

@@ -39,7 +39,7 @@ def isolated_environment(tmp_path_factory):
         mp.setenv("TORCH_HOME", str(root / "torch_home"))
         mp.delenv("GENLAB_INCEPTION_WEIGHTS", raising=False)
         if XDIST_WORKER:  # in-process train/sample/eval with `threads: null` keep the worker's one thread
-            mp.setattr("genlab.threads.default_threads", lambda *args, **kwargs: 1)
+            mp.setattr("genlab.utils.threads.default_threads", lambda *args, **kwargs: 1)
         yield root
 
 

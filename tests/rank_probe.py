@@ -13,7 +13,7 @@ from pathlib import Path
 import pytorch_lightning as pl
 import torch
 
-import genlab.train
+import genlab.run.train
 from genlab.cli import main
 
 
@@ -48,9 +48,9 @@ class RankProbe(pl.Callback):
 
 def train_task(cfg):
     probe = RankProbe(Path(os.environ["GENLAB_RANK_PROBE"]))
-    return genlab.train.train(cfg, extra_callbacks=[probe])["optimized_metric"]
+    return genlab.run.train.train(cfg, extra_callbacks=[probe])["optimized_metric"]
 
 
 if __name__ == "__main__":
-    genlab.train.train_task = train_task  # what `genlab train` calls
+    genlab.run.train.train_task = train_task  # what `genlab train` calls
     sys.exit(main(sys.argv[1:]))

@@ -18,7 +18,9 @@ class SignalAt(pl.Callback):
 
 def interrupt_at(monkeypatch, step: int, signum: int = signal.SIGTERM) -> None:
     """Make the next in-process `genlab train` receive ``signum`` when it reaches ``step``."""
-    import genlab.train
+    import genlab.run.train
 
-    build = genlab.train.build_callbacks
-    monkeypatch.setattr(genlab.train, "build_callbacks", lambda run: [*build(run), SignalAt(step, signum)])
+    build = genlab.run.train.build_callbacks
+    monkeypatch.setattr(
+        genlab.run.train, "build_callbacks", lambda run: [*build(run), SignalAt(step, signum)]
+    )

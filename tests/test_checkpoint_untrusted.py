@@ -14,7 +14,7 @@ import torch
 from runs_util import RING_GAN, run_cli, run_train, short
 
 from genlab.checkpoint import load_run, weights_digest
-from genlab.errors import CheckpointError
+from genlab.utils.errors import CheckpointError
 
 
 @pytest.fixture(scope="module")

@@ -7,10 +7,10 @@ import torch
 import torch.nn.functional as F
 from builders import build
 
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
 from genlab.metrics.features import ClassifierFeatures
 from genlab.models.classifier import Classifier, ClassifierConfig
+from genlab.utils.errors import ConfigError
 
 MNIST_SPEC = DataSpec((1, 28, 28), (0.0, 1.0), num_classes=10, name="mnist")
 

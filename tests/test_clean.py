@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from runs_util import RING_GAN, run_cli, run_train, short
 
-from genlab.clean import delete, find_runs
-from genlab.rundir import RunLock
+from genlab.commands.clean import delete, find_runs
+from genlab.utils.rundir import RunLock
 
 
 def status(run: Path, value: str, updated: str = "2026-01-01T00:00:00+00:00", size: int = 1000) -> Path:

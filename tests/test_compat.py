@@ -8,8 +8,8 @@ from pytorch_lightning.strategies.launchers import multiprocessing as spawn_laun
 from torch.utils.data import DataLoader, TensorDataset
 from trainers import bare_trainer
 
-from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.compat import SPAWN_RESULTS_NAME, logs_kept_this_step, set_last_lr, summary_file_writer
+from genlab.run.callbacks.checkpoint_io import AtomicCheckpointIO
+from genlab.utils.compat import SPAWN_RESULTS_NAME, logs_kept_this_step, set_last_lr, summary_file_writer
 
 
 def test_spawn_launcher_passes_weights_back_in_a_file_of_that_name_through_checkpoint_io():
@@ -75,7 +75,7 @@ def test_event_accumulator_reads_through_the_loader_it_is_given(tmp_path):
     from tensorboard.compat.proto.event_pb2 import Event
     from tensorboard.compat.proto.summary_pb2 import Summary
 
-    from genlab.compat import set_event_loader
+    from genlab.utils.compat import set_event_loader
 
     class Watcher:
         def Load(self):

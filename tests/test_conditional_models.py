@@ -8,13 +8,14 @@ import torch
 from builders import build
 from trainers import bare_trainer
 
-from genlab.data import DataSpec, TensorBatches
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
+from genlab.data import TensorBatches
 from genlab.models.base import CLASS_GRID_COLUMNS
 from genlab.models.gan import GAN, GANConfig
 from genlab.models.gan.conditioning import ConditionalBatchNorm2d, ProjectionDiscriminator
 from genlab.models.gan.nets import build_discriminator
 from genlab.models.vae import VAE, iwae_nll
+from genlab.utils.errors import ConfigError
 
 IMAGES = DataSpec((1, 32, 32), (-1.0, 1.0), num_classes=3, name="tiny")
 POINTS = DataSpec((2,), None, num_classes=8, name="points")

@@ -14,11 +14,10 @@ from omegaconf import OmegaConf
 from trainers import bare_trainer
 
 from genlab.config.schema import build_typed
-from genlab.data import cache
+from genlab.data import DATASETS, cache
 from genlab.data.datamodule import ToValueRange, canonical_split, split_seed
 from genlab.data.synthetic import GaussianMixtureDataModule, ShapesDataModule
-from genlab.errors import ConfigError
-from genlab.registry import dataset_registry
+from genlab.utils.errors import ConfigError
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs" / "dataset").glob("*.yaml"))
 EXPECTED = {
@@ -49,7 +48,7 @@ def test_yaml_keys_are_typed_config_fields(path):
     cfg = OmegaConf.to_container(compose(path), resolve=True)
     if path.stem == "folder":
         cfg["path"] = "/somewhere"
-    cls = dataset_registry()[cfg["name"]]
+    cls = DATASETS[cfg["name"]]
     typed = build_typed(cls.config_class, cfg, "dataset")
     assert typed.name == path.stem and typed.seed == 7
     native = cls.native_image_size(typed)
@@ -61,7 +60,7 @@ def test_spec_right_after_construction(path, tmp_path):
     cfg = OmegaConf.to_container(compose(path, str(tmp_path)), resolve=True)
     if path.stem == "folder":
         cfg["path"] = str(tmp_path)
-    cls = dataset_registry()[cfg["name"]]
+    cls = DATASETS[cfg["name"]]
     dm = cls(build_typed(cls.config_class, cfg, "dataset"))
     spec = dm.spec
     assert spec.name == path.stem

@@ -15,7 +15,7 @@ from builders import build
 from PIL import Image
 
 from genlab.data.images import CelebADataModule, FolderDataModule, TorchvisionDataModule
-from genlab.errors import ConfigError, DataError
+from genlab.utils.errors import ConfigError, DataError
 
 
 @pytest.fixture

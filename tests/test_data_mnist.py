@@ -15,7 +15,7 @@ from builders import build
 
 from genlab.data.images import TorchvisionDataModule
 from genlab.data.stacked_mnist import StackedMNISTDataModule, stack_digits
-from genlab.errors import DataError
+from genlab.utils.errors import DataError
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from genlab.data.synthetic import (
     sample_mixture,
     sample_shape_factors,
 )
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 SIZE = 64
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_cli, run_train, short
 
-from genlab import phases
 from genlab.metrics.features import INCEPTION_ENV, INCEPTION_FILE, inception_search_path
+from genlab.utils import progress as phases
 
 
 @pytest.fixture

@@ -16,10 +16,10 @@ from tensorboard.backend.event_processing import plugin_event_multiplexer as mul
 from tensorboard.plugins import base_plugin
 from tensorboard.plugins.hparams import backend_context, metadata
 
-from genlab.callbacks.progress import ProgressLines, duration
 from genlab.cli import main
-from genlab.summary import key_metrics, latest_grid
-from genlab.threads import busy_cores, default_threads
+from genlab.run.callbacks.progress import ProgressLines, duration
+from genlab.run.summary import key_metrics, latest_grid
+from genlab.utils.threads import busy_cores, default_threads
 
 REPO = Path(__file__).resolve().parents[1]
 

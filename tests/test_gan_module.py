@@ -13,12 +13,12 @@ from builders import build
 from omegaconf import OmegaConf
 from trainers import bare_trainer
 
-from genlab.callbacks.lifecycle import DivergenceGuard
+from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError, TrainingDiverged
 from genlab.models.gan import GAN, GANConfig
 from genlab.models.gan.module import pack_samples
+from genlab.run.callbacks.lifecycle import DivergenceGuard
+from genlab.utils.errors import ConfigError, TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[1]
 IMAGES = DataSpec((1, 32, 32), (-1.0, 1.0), name="tiny")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 from genlab.models.gan.config import GANConfig
 from genlab.models.gan.diffaugment import color, cutout, diff_augment, translation
 from genlab.models.gan.nets import DCGANDiscriminator, DCGANGenerator, build_discriminator, build_generator

@@ -10,8 +10,8 @@ from builders import build
 from test_gan_module import fit
 from torchvision.datasets import MNIST
 
+from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
-from genlab.data.spec import DataSpec
 from genlab.data.synthetic import GaussianMixtureDataModule
 from genlab.metrics.modes import mode_stats
 from genlab.models.gan import GAN

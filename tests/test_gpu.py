@@ -27,9 +27,9 @@ from subprocess_util import free_port, genlab_env
 
 from genlab.checkpoint import load_run
 from genlab.cli import main
-from genlab.config.compose import compose_config
+from genlab.commands.compose import compose_config
 from genlab.metrics.features import INCEPTION_FILE, INCEPTION_SCRIPT_FILE
-from genlab.train import train
+from genlab.run.train import train
 
 HAS_GPU = torch.cuda.is_available()
 needs_gpu = pytest.mark.skipif(not HAS_GPU, reason="needs a CUDA GPU (torch.cuda.is_available() is False)")

@@ -13,7 +13,7 @@ from runs_util import RING_GAN, run_cli, run_train, short
 from trainers import bare_trainer
 
 from genlab.checkpoint import load_run, weights_digest
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 from genlab.models.gan import GAN
 
 

@@ -14,8 +14,6 @@ import torch
 from runs_util import RING_GAN, SHAPES_VAE, run_cli, short, tensorboard
 from stopper import interrupt_at
 
-from genlab.callbacks.health import HealthConfig, plain_signals
-from genlab.errors import ConfigError, GenlabError
 from genlab.health.advice import advice
 from genlab.health.detectors import (
     DiscriminatorWins,
@@ -32,8 +30,10 @@ from genlab.health.detectors import (
 from genlab.health.diversity import diversity_ratio, feature_space, mean_pairwise_distance
 from genlab.health.record import Verdict, format_health, health_record, read_health, write_health
 from genlab.models.gan import GANConfig
+from genlab.models.optim import OptimizerConfig
 from genlab.models.vae import VAEConfig
-from genlab.optim import OptimizerConfig
+from genlab.run.callbacks.health import HealthConfig, plain_signals
+from genlab.utils.errors import ConfigError, GenlabError
 
 
 def feed(detector, series, every: int = 50):
@@ -363,7 +363,7 @@ def test_read_health_refuses_a_damaged_record_in_one_line(tmp_path, content):
 
 
 def test_health_warning_goes_through_the_genlab_logger_once(caplog):
-    from genlab.callbacks.health import HealthMonitor
+    from genlab.run.callbacks.health import HealthMonitor
 
     class FakeTrainer:
         global_step = 0
@@ -385,7 +385,7 @@ def test_health_warning_goes_through_the_genlab_logger_once(caplog):
 
 
 def test_verdicts_survive_a_resume_through_the_callback_state():
-    from genlab.callbacks.health import HealthMonitor
+    from genlab.run.callbacks.health import HealthMonitor
 
     class FakeModule:
         family, config, optim_config = "gan", GANConfig(), OptimizerConfig()

@@ -8,8 +8,8 @@ import pytest
 from omegaconf import OmegaConf
 from runs_util import run_cli
 
-from genlab.config.compose import compose_config
-from genlab.config.help import field_help, key_rows
+from genlab.commands.compose import compose_config
+from genlab.commands.help import field_help, key_rows
 
 DATASETS = [
     "mnist",

@@ -11,7 +11,6 @@ import torch
 from inception_files import fidelity_state_dict, scripted_detector
 from runs_util import SHAPES_GAN, run_cli, run_train, short
 
-from genlab.errors import ConfigError
 from genlab.metrics.features import (
     INCEPTION_SCRIPT_FILE,
     InceptionFeatures,
@@ -19,6 +18,7 @@ from genlab.metrics.features import (
     inception_weights_path,
     is_torchscript,
 )
+from genlab.utils.errors import ConfigError
 
 
 @pytest.fixture(scope="module")

@@ -13,7 +13,7 @@ from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from trainers import bare_trainer
 
-from genlab.callbacks.interrupt import GracefulInterrupt
+from genlab.run.callbacks.interrupt import GracefulInterrupt
 
 MAX_STEPS = 50
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import time
 
-from genlab.phases import Phases, Progress, duration
+from genlab.utils.progress import Phases, Progress, duration
 
 
 class Clock:

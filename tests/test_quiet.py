@@ -12,8 +12,8 @@ import pytest
 from runs_util import RING_GAN, SHAPES_VAE, run_cli, short
 from subprocess_util import genlab_env
 
-from genlab.callbacks.summary import format_summary
-from genlab.quiet import LIGHTNING_INFO_LOGGERS, LIGHTNING_NOISE, quiet
+from genlab.run.callbacks.summary import format_summary
+from genlab.utils.quiet import LIGHTNING_INFO_LOGGERS, LIGHTNING_NOISE, quiet
 
 NOISE = ("litlogger", "LitLogger", "GPU available", "TPU available", "HPU available", "FLOPs", "💡")
 
@@ -42,7 +42,7 @@ def test_real_warnings_still_show(caplog):
 
 
 def test_the_filtered_wording_is_still_lightnings():
-    """The prefixes in genlab.quiet are Lightning's private wording: fail here when Lightning rewords them."""
+    """The prefixes in genlab.utils.quiet are Lightning's private wording: fail here when Lightning rewords them."""
     from pytorch_lightning.trainer import setup
     from pytorch_lightning.trainer.connectors import callback_connector
     from pytorch_lightning.trainer.connectors.logger_connector import logger_connector

@@ -1,10 +1,10 @@
-"""genlab.ranks: which process of a multi-process run this is, from the launcher's environment variables."""
+"""genlab.utils.ranks: which process of a multi-process run this is, from the launcher's environment variables."""
 
 from __future__ import annotations
 
 import pytest
 
-from genlab.ranks import RANK_VARIABLES, is_worker, launched_rank
+from genlab.utils.ranks import RANK_VARIABLES, is_worker, launched_rank
 
 
 @pytest.fixture

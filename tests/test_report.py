@@ -18,7 +18,7 @@ import pytorch_lightning as pl
 from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_cli, short
 from stopper import interrupt_at
 
-import genlab.train
+import genlab.run.train
 from genlab.cli import main
 from genlab.report import leaderboard as lb
 from genlab.report.runs import read_run
@@ -73,8 +73,8 @@ def runs(tmp_path_factory) -> Path:
     )
     assert code in (None, 0)
     with pytest.MonkeyPatch.context() as patch:
-        build = genlab.train.build_callbacks
-        patch.setattr(genlab.train, "build_callbacks", lambda run: [*build(run), Crash()])
+        build = genlab.run.train.build_callbacks
+        patch.setattr(genlab.run.train, "build_callbacks", lambda run: [*build(run), Crash()])
         with pytest.raises(RuntimeError, match="boom"):
             main(
                 ["train", f"hydra.run.dir={root / 'failed'}", *COMMON, "model.loss=hinge", "model.ema=false"]

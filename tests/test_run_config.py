@@ -12,7 +12,7 @@ from builders import build
 from runs_util import run_train
 
 from genlab.cli import CONFIG_DIR, main
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 from genlab.models.gan import GAN
 from genlab.models.gan import diffaugment as da
 from genlab.models.gan import module as gan_module
@@ -45,14 +45,14 @@ def test_no_name_from_a_file_is_ever_imported_or_instantiated():
 
 
 def test_each_typed_config_is_built_once_per_train(tmp_path, monkeypatch):
-    from genlab.callbacks.checkpoint import CheckpointConfig
-    from genlab.callbacks.images import ImageGridsConfig
-    from genlab.callbacks.progress import ProgressConfig
-    from genlab.config.sections import PathsConfig, RunSettings, TrainerConfig
     from genlab.data.synthetic import GaussianMixtureConfig
-    from genlab.loggers import TensorBoardConfig
     from genlab.models.gan import GANConfig
-    from genlab.optim import OptimizerConfig
+    from genlab.models.optim import OptimizerConfig
+    from genlab.run.callbacks.checkpoint import CheckpointConfig
+    from genlab.run.callbacks.images import ImageGridsConfig
+    from genlab.run.callbacks.progress import ProgressConfig
+    from genlab.run.loggers import TensorBoardConfig
+    from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig
 
     counted = (
         GANConfig,

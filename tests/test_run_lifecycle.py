@@ -14,13 +14,13 @@ from builders import build
 from runs_util import RING_GAN, run_cli, run_train, short
 from trainers import bare_trainer
 
-from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
-from genlab.callbacks.lifecycle import DivergenceGuard
+from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
-from genlab.data.spec import DataSpec
-from genlab.errors import TrainingDiverged
 from genlab.models.gan import GAN
-from genlab.rundir import RunLock, output_mode
+from genlab.run.callbacks.checkpoint import Checkpoint, CheckpointConfig
+from genlab.run.callbacks.lifecycle import DivergenceGuard
+from genlab.utils.errors import TrainingDiverged
+from genlab.utils.rundir import RunLock, output_mode
 
 TINY = [*RING_GAN, "threads=1"]
 

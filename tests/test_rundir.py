@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from genlab.errors import GenlabError
-from genlab.rundir import (
+from genlab.utils.errors import GenlabError
+from genlab.utils.rundir import (
     RunDirLocked,
     RunLock,
     checkpoint_step,
@@ -28,9 +28,7 @@ from genlab.rundir import (
 
 REPO = Path(__file__).resolve().parents[1]
 
-HOLD_LOCK = (
-    "import sys, time; from genlab.rundir import RunLock; RunLock(sys.argv[1]).acquire(); time.sleep(60)"
-)
+HOLD_LOCK = "import sys, time; from genlab.utils.rundir import RunLock; RunLock(sys.argv[1]).acquire(); time.sleep(60)"
 
 
 def test_second_lock_on_same_dir_is_refused_until_release(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from runs_util import RING_GAN, short
 
-from genlab.config.compose import compose_config
+from genlab.commands.compose import compose_config
 
 REPO = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": str(REPO)}

@@ -11,10 +11,11 @@ import torch
 from builders import build
 from trainers import bare_trainer
 
-from genlab.data import DataSpec, TensorBatches
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
+from genlab.data import TensorBatches
 from genlab.models.vae import VAE, VAEConfig
 from genlab.models.vae.objective import gaussian_kl
+from genlab.utils.errors import ConfigError
 
 
 def image_spec(size: int = 28, channels: int = 1) -> DataSpec:

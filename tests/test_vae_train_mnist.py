@@ -10,7 +10,8 @@ from builders import build
 from torchvision.datasets import MNIST
 from trainers import bare_trainer
 
-from genlab.data import DataSpec, TensorBatches
+from genlab.config.spec import DataSpec
+from genlab.data import TensorBatches
 from genlab.models.vae import VAE
 
 

@@ -8,10 +8,11 @@ from builders import build
 from torch.distributions import Categorical, Independent, MixtureSameFamily, Normal
 from trainers import bare_trainer
 
-from genlab.data import DataSpec, TensorBatches
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
+from genlab.data import TensorBatches
 from genlab.models.vae import VAE, VAEConfig, iwae_nll
 from genlab.models.vae.objective import log_normal, log_normal_mixture, log_standard_normal
+from genlab.utils.errors import ConfigError
 
 
 def reference_mixture(mu: torch.Tensor, logvar: torch.Tensor) -> MixtureSameFamily:

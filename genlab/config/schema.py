@@ -1,7 +1,7 @@
 """Typed configs from plain data: one place that turns a mapping into a frozen config dataclass.
 
 Types and unknown keys are checked by OmegaConf's structured configs, value ranges by the dataclass's own
-``__post_init__``. Every problem becomes one :class:`~genlab.errors.ConfigError` line naming the key, the
+``__post_init__``. Every problem becomes one :class:`~genlab.utils.errors.ConfigError` line naming the key, the
 bad value and what is allowed.
 """
 
@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 T = TypeVar("T")
 

@@ -1,10 +1,24 @@
-"""Datasets: one LightningDataModule per ``configs/dataset/*.yaml`` plus the shared data contracts.
+"""Datasets: one LightningDataModule per ``configs/dataset/*.yaml``, looked up by name in :data:`DATASETS`."""
 
-The datamodules are imported from their modules (``genlab.data.images`` etc.) by Hydra's
-``_target_``; this package only re-exports the light contracts so that importing it stays cheap.
-"""
-
+from genlab.config.registry import Registry
+from genlab.data.images import CelebADataModule, FolderDataModule, TorchvisionDataModule
 from genlab.data.loader import TensorBatches
-from genlab.data.spec import DataSpec
+from genlab.data.stacked_mnist import StackedMNISTDataModule
+from genlab.data.synthetic import GaussianMixtureDataModule, ShapesDataModule
 
-__all__ = ["DataSpec", "TensorBatches"]
+DATASETS: Registry = Registry(
+    "dataset.name",
+    {
+        "mnist": TorchvisionDataModule,
+        "fashion_mnist": TorchvisionDataModule,
+        "cifar10": TorchvisionDataModule,
+        "celeba": CelebADataModule,
+        "folder": FolderDataModule,
+        "shapes": ShapesDataModule,
+        "stacked_mnist": StackedMNISTDataModule,
+        "ring": GaussianMixtureDataModule,
+        "grid": GaussianMixtureDataModule,
+    },
+)
+
+__all__ = ["DATASETS", "TensorBatches"]

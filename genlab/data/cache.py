@@ -14,7 +14,7 @@ from pathlib import Path
 
 import torch
 
-from genlab.atomic import save_atomic
+from genlab.utils.atomic import save_atomic
 
 log = logging.getLogger(__name__)
 

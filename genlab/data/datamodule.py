@@ -27,9 +27,9 @@ from torch import Tensor
 from torch.utils.data import DataLoader, Dataset, default_collate
 
 from genlab.config.schema import check_at_least, check_choice, require, set_field
+from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 log = logging.getLogger(__name__)
 

@@ -2,7 +2,7 @@
 
 The torchvision datasets are opened with torchvision's own classes (and download code), decoded
 once into a uint8 tensor, resized in one batched op and cached under ``{data_dir}/genlab_cache``.
-Every way the files can be missing or broken becomes ONE :class:`~genlab.errors.DataError` line
+Every way the files can be missing or broken becomes ONE :class:`~genlab.utils.errors.DataError` line
 saying what is missing and where to put it.
 """
 
@@ -37,7 +37,7 @@ from genlab.data.datamodule import (
     StreamingDataModule,
     canonical_split,
 )
-from genlab.errors import ConfigError, DataError
+from genlab.utils.errors import ConfigError, DataError
 
 DOWNLOAD_TIMEOUT_S = 30  # a blackholed network fails the download instead of hanging the run
 RESIZE_CHUNK = 4096

@@ -21,7 +21,7 @@ from torch import Tensor
 
 from genlab.data.datamodule import ImageDataConfig, InMemoryDataModule, canonical_split, split_seed
 from genlab.data.images import load_torchvision_split
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 
 def stack_digits(digits: Tensor, digit_labels: Tensor, index: Tensor) -> tuple[Tensor, Tensor]:

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from genlab.config.schema import set_field
+from genlab.config.spec import DataSpec
 from genlab.data.cache import cache_path, load_or_build
 from genlab.data.datamodule import (
     DataConfig,
@@ -35,8 +36,7 @@ from genlab.data.datamodule import (
     canonical_split,
     split_seed,
 )
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 # ---- shapes ------------------------------------------------------------------------------------
 SHAPES = ("square", "ellipse", "triangle")

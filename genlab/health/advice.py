@@ -1,7 +1,7 @@
 """What to turn when a detector fires: the genlab config keys that usually help, with values for this run.
 
 Every key named here is a field of the family's typed config (``genlab.models.*.config``) or of
-:class:`genlab.optim.OptimizerConfig`; ``tests/test_health.py`` checks that they are.
+:class:`genlab.models.optim.OptimizerConfig`; ``tests/test_health.py`` checks that they are.
 """
 
 from __future__ import annotations

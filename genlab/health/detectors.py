@@ -3,7 +3,7 @@
 A detector is fed one dict of plain floats per observation (a logging step, or a validation round for
 :class:`ModeCollapse`) and answers with the ``health/<signal>`` scalars to log and, while its condition holds,
 what it saw (with the numbers). It knows nothing of Lightning, configs or advice: the monitor
-(:mod:`genlab.callbacks.health`) feeds it, adds the config keys that help, and warns once.
+(:mod:`genlab.run.callbacks.health`) feeds it, adds the config keys that help, and warns once.
 Signals a detector needs but does not get (e.g. D accuracy under ``loss=wgan``) leave it silent.
 """
 

@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from genlab.atomic import write_text_atomic
-from genlab.errors import GenlabError
+from genlab.utils.atomic import write_text_atomic
+from genlab.utils.errors import GenlabError
 
 HEALTH_NAME = "health.json"
 VERSION = 1

@@ -1,7 +1,7 @@
 """One evaluation pass: generate samples, compare them with real data, return named numbers.
 
-Shared by ``genlab eval`` (:func:`genlab.evaluate.evaluate`) and the training callback
-(:class:`genlab.callbacks.eval_metrics.EvalMetrics`), so both report the same metrics the same way.
+Shared by ``genlab eval`` (:func:`genlab.commands.evaluate.evaluate`) and the training callback
+(:class:`genlab.run.callbacks.eval_metrics.EvalMetrics`), so both report the same metrics the same way.
 
 Metric names (``eval.metrics``) and the keys they produce:
 
@@ -28,14 +28,14 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from genlab.errors import ConfigError
 from genlab.metrics.classifier_stats import class_kl, conditional_accuracy, stacked_modes
 from genlab.metrics.features import FeaturesUnavailable, build_extractor, extract
 from genlab.metrics.fid import frechet_distance, inception_score, intra_fid, kernel_distance
 from genlab.metrics.modes import mode_stats
 from genlab.metrics.prdc import prdc
 from genlab.models.capabilities import LikelihoodModel
-from genlab.phases import Phases, items_in
+from genlab.utils.errors import ConfigError
+from genlab.utils.progress import Phases, items_in
 
 CONDITIONAL_METRICS = ("conditional_accuracy", "intra_fid")
 FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl", *CONDITIONAL_METRICS)

@@ -2,7 +2,7 @@
 
 :class:`GenlabModule` is the base of every model family: it is built from its typed config (pythae style:
 every key of ``configs/model/<name>.yaml`` is a field of ``config_class``, range-checked in
-``__post_init__``), the run's resolved :class:`~genlab.data.spec.DataSpec` and the typed optimizer config.
+``__post_init__``), the run's resolved :class:`~genlab.config.spec.DataSpec` and the typed optimizer config.
 :class:`GenerativeModule` adds latent sampling and image panels; a family implements ``decode`` (latent ->
 data space) plus its training step. Callers ask for capabilities through
 :mod:`genlab.models.capabilities`, so callbacks and commands never special-case a family.
@@ -18,11 +18,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from genlab.compat import logs_kept_this_step
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
 from genlab.models.capabilities import Sampler
-from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
+from genlab.models.optim import OptimizerConfig, build_optimizer, build_scheduler
+from genlab.utils.compat import logs_kept_this_step
+from genlab.utils.errors import ConfigError
 
 N_FIXED = 64  # size of the fixed latent batch behind every comparable sample grid
 CLASS_GRID_COLUMNS = 10  # conditional models: samples per class (row) of the class grid panel

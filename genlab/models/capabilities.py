@@ -11,7 +11,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import Tensor
 
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 
 
 @runtime_checkable

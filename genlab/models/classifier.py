@@ -15,11 +15,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics.classification import MulticlassAccuracy
 
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
 from genlab.models.base import GenlabModule
 from genlab.models.capabilities import FeatureNet
-from genlab.optim import OptimizerConfig
+from genlab.models.optim import OptimizerConfig
+from genlab.utils.errors import ConfigError
 
 POOLED = 4  # spatial size after the adaptive pool
 

@@ -72,7 +72,7 @@ def accumulator(tb_dir: Path, size_guidance: dict[str, int]):
     from tensorboard.backend.event_processing import directory_watcher, io_wrapper
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-    from genlab.compat import set_event_loader
+    from genlab.utils.compat import set_event_loader
 
     acc = EventAccumulator(str(tb_dir), size_guidance=size_guidance)
     watcher = directory_watcher.DirectoryWatcher(

@@ -15,9 +15,9 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
-from genlab.errors import GenlabError
 from genlab.report.runs import Run, config_value, finite, health_summary
 from genlab.report.scalars import Curves
+from genlab.utils.errors import GenlabError
 
 MODES = ("min", "max")
 # genlab's metric names (the last part of the logged key) -> the better direction

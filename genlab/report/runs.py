@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from genlab.errors import GenlabError
 from genlab.health.record import HEALTH_NAME
-from genlab.rundir import LOCK_NAME, STATUS_NAME, STATUSES
+from genlab.utils.errors import GenlabError
+from genlab.utils.rundir import LOCK_NAME, STATUS_NAME, STATUSES
 
 # what a run directory holds besides its records: never searched for nested runs
 RUN_SUBDIRS = {".hydra", "checkpoints", "tensorboard", "csv", "samples", "lightning_logs"}

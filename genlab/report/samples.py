@@ -12,7 +12,7 @@ from genlab.report.leaderboard import Row
 from genlab.report.plots import data_uri
 
 SAMPLE_FILE = re.compile(r"^(?P<panel>[A-Za-z0-9_]+)_step(?P<step>\d+)\.png$")
-PANELS = ("samples", "scatter")  # the main panel genlab.callbacks.images saves, image data / 2D data
+PANELS = ("samples", "scatter")  # the main panel genlab.run.callbacks.images saves, image data / 2D data
 MAX_SIDE = 640  # larger grids are shrunk so a 50-run page stays small
 
 

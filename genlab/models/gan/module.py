@@ -43,8 +43,7 @@ from pytorch_lightning.core.optimizer import LightningOptimizer, do_nothing_clos
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
 from genlab.metrics.modes import mode_stats
 from genlab.models.base import GenerativeModule
 from genlab.models.capabilities import HealthSignals
@@ -52,7 +51,8 @@ from genlab.models.gan.config import IMAGE_SIZES, GANConfig
 from genlab.models.gan.diffaugment import diff_augment
 from genlab.models.gan.losses import LOSSES, gradient_penalty, r1_penalty
 from genlab.models.gan.nets import build_discriminator, build_generator
-from genlab.optim import OptimizerConfig, build_optimizer, build_scheduler
+from genlab.models.optim import OptimizerConfig, build_optimizer, build_scheduler
+from genlab.utils.errors import ConfigError
 
 MODE_EVAL_SAMPLES = 2500  # samples drawn for val/modes_covered and val/hq_fraction (2D data)
 

@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.parametrizations import spectral_norm
 
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 from genlab.models.gan.conditioning import ProjectionDiscriminator, batch_norm_2d, run_layers
 from genlab.models.gan.config import GANConfig
 

@@ -41,15 +41,15 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor, nn
 
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
+from genlab.config.spec import DataSpec
 from genlab.models.base import GenerativeModule
 from genlab.models.capabilities import HealthSignals, LikelihoodModel, Reconstructor
+from genlab.models.optim import OptimizerConfig
 from genlab.models.vae import objective
 from genlab.models.vae.config import VAEConfig
 from genlab.models.vae.nets import IMAGE_SIZES, build_decoder, build_encoder
 from genlab.models.vae.priors import VampPrior
-from genlab.optim import OptimizerConfig
+from genlab.utils.errors import ConfigError
 
 VAL_SEED = 2024  # fixed binarization and z samples for validation: comparable numbers across epochs
 N_RECON = 32  # validation images kept for the reconstruction panel

@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from genlab.data.spec import DataSpec
+from genlab.config.spec import DataSpec
 
 IMAGE_SIZES = {"conv": (28, 32, 64), "resnet": (28, 32, 64), "mlp": None}
 MAX_WIDTH_FACTOR = 8

@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from genlab.config.help import register_resolver
+from genlab.commands.help import register_resolver
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
 

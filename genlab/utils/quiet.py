@@ -9,7 +9,7 @@ logging and environment switches only; real warnings (``warnings.warn``, ``log.w
 - when stderr is not a terminal, ``NO_COLOR=1`` (https://no-color.org) makes colorlog (Optuna's log
   formatter) and rich write plain text instead of ANSI escape codes.
 
-The model summary without the empty FLOPs column is :class:`genlab.callbacks.summary.ModelSummary`.
+The model summary without the empty FLOPs column is :class:`genlab.run.callbacks.summary.ModelSummary`.
 
 The message prefixes below are Lightning's private wording: ``tests/test_quiet.py`` fails when they change.
 (These would sit in ``genlab/compat.py`` with the project's other private details.)

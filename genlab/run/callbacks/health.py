@@ -22,7 +22,6 @@ import torch
 from torch import Tensor
 
 from genlab.config.schema import check_at_least, require
-from genlab.errors import TrainingDiverged
 from genlab.health.advice import advice
 from genlab.health.detectors import (
     Detector,
@@ -38,6 +37,7 @@ from genlab.health.diversity import diversity_ratio, feature_space, mean_pairwis
 from genlab.health.record import Verdict, health_record, write_health
 from genlab.metrics.modes import mode_stats
 from genlab.models.capabilities import HealthSignals, Sampler
+from genlab.utils.errors import TrainingDiverged
 
 log = logging.getLogger("genlab")
 

@@ -7,8 +7,8 @@ from typing import Any
 
 from pytorch_lightning.plugins.io import TorchCheckpointIO
 
-from genlab.atomic import save_atomic
-from genlab.compat import SPAWN_RESULTS_NAME
+from genlab.utils.atomic import save_atomic
+from genlab.utils.compat import SPAWN_RESULTS_NAME
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):

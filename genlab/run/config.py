@@ -3,7 +3,7 @@
 :func:`resolve_run` is the single validation step of ``genlab train``: every group (dataset, model,
 optimizer, trainer, callbacks, logger, paths) and every top-level key is checked against its typed schema,
 names are looked up in genlab's registries, and the auto keys (``dataset.image_size``/``value_range: null``)
-are resolved into the :class:`~genlab.data.spec.DataSpec`. Nothing edits the Hydra config; constructors take
+are resolved into the :class:`~genlab.config.spec.DataSpec`. Nothing edits the Hydra config; constructors take
 the typed objects. The same step re-validates the run record stored in a checkpoint
 (:meth:`RunConfig.from_record`).
 """
@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from genlab.config.schema import build_typed, to_plain
-from genlab.config.sections import PathsConfig, RunSettings, TrainerConfig
-from genlab.data.spec import DataSpec
-from genlab.errors import ConfigError
-from genlab.optim import OptimizerConfig
-from genlab.registry import dataset_registry, model_registry
+from genlab.config.spec import DataSpec
+from genlab.data import DATASETS
+from genlab.models import MODELS
+from genlab.models.optim import OptimizerConfig
+from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig
+from genlab.utils.errors import ConfigError
 
 GROUPS = ("dataset", "model", "optimizer", "trainer", "callbacks", "logger", "paths")
 SETTINGS = tuple(f.name for f in fields(RunSettings))
@@ -41,11 +42,11 @@ class RunConfig:
 
     @property
     def model_class(self) -> type:
-        return model_registry()[self.model_family]
+        return MODELS[self.model_family]
 
     @property
     def dataset_class(self) -> type:
-        return dataset_registry()[self.dataset.name]
+        return DATASETS[self.dataset.name]
 
     @property
     def seed(self) -> int:
@@ -69,9 +70,9 @@ class RunConfig:
         settings = build_typed(RunSettings, {k: raw[k] for k in SETTINGS if k in raw}, "")
         model_raw = dict(raw["model"])
         family = model_raw.pop("family", None)
-        model_cls = model_registry().get_checked(family)
+        model_cls = MODELS.get_checked(family)
         model = build_typed(model_cls.config_class, model_raw, "model")
-        dataset_cls = dataset_registry().get_checked(raw["dataset"].get("name"))
+        dataset_cls = DATASETS.get_checked(raw["dataset"].get("name"))
         dataset = build_typed(dataset_cls.config_class, raw["dataset"], "dataset")
         optimizer = build_typed(OptimizerConfig, raw["optimizer"], "optimizer")
         trainer = build_typed(TrainerConfig, raw["trainer"], "trainer")
@@ -99,8 +100,8 @@ class RunConfig:
 
 def build_components(group: str, raw: Any) -> dict[str, Any]:
     """``callbacks``/``logger``: a mapping of registry names to their keys (null entries are switched off)."""
-    from genlab.callbacks import CALLBACKS
-    from genlab.loggers import LOGGERS
+    from genlab.run.callbacks import CALLBACKS
+    from genlab.run.loggers import LOGGERS
 
     registry = CALLBACKS if group == "callbacks" else LOGGERS
     if raw is None:

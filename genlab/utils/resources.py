@@ -6,7 +6,7 @@ import os
 
 import torch
 
-from genlab.errors import ConfigError
+from genlab.utils.errors import ConfigError
 
 # optimizer training keeps weights, gradients and two Adam moments: about four copies of the parameters
 TRAINING_COPIES = 4

@@ -70,23 +70,24 @@ def field_help(cls: type, name: str) -> str:
 
 def train_sections(cfg: dict[str, Any]) -> list[tuple[str, str, type | None, Any]]:
     """(title, key prefix, typed config, composed values) of every part of a ``genlab train`` config."""
-    from genlab.callbacks import CALLBACKS
-    from genlab.config.run import GROUPS
-    from genlab.config.sections import PathsConfig, RunSettings, TrainerConfig
-    from genlab.loggers import LOGGERS
-    from genlab.optim import OptimizerConfig
-    from genlab.registry import dataset_registry, model_registry
+    from genlab.data import DATASETS
+    from genlab.models import MODELS
+    from genlab.models.optim import OptimizerConfig
+    from genlab.run.callbacks import CALLBACKS
+    from genlab.run.config import GROUPS
+    from genlab.run.loggers import LOGGERS
+    from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig
 
     sections: list[tuple[str, str, type | None, Any]] = [
         ("top-level keys", "", RunSettings, {k: v for k, v in cfg.items() if k not in GROUPS})
     ]
     model = dict(cfg.get("model") or {})
     family = model.get("family")
-    model_cls = model_registry().get(family) if isinstance(family, str) else None
+    model_cls = MODELS.get(family) if isinstance(family, str) else None
     sections.append((f"model={family}", "model", getattr(model_cls, "config_class", None), model))
     dataset = dict(cfg.get("dataset") or {})
     name = dataset.get("name")
-    dataset_cls = dataset_registry().get(name) if isinstance(name, str) else None
+    dataset_cls = DATASETS.get(name) if isinstance(name, str) else None
     sections.append((f"dataset={name}", "dataset", getattr(dataset_cls, "config_class", None), dataset))
     sections.append(("optimizer", "optimizer", OptimizerConfig, cfg.get("optimizer") or {}))
     sections.append(("trainer", "trainer", TrainerConfig, cfg.get("trainer") or {}))
@@ -100,12 +101,12 @@ def train_sections(cfg: dict[str, Any]) -> list[tuple[str, str, type | None, Any
 
 
 def tool_sections(command: str, cfg: dict[str, Any]) -> list[tuple[str, str, type | None, Any]]:
-    from genlab.config.sections import PathsConfig
+    from genlab.run.sections import PathsConfig
 
     if command == "sample":
-        from genlab.sample import SampleConfig as schema
+        from genlab.commands.sample import SampleConfig as schema
     else:
-        from genlab.evaluate import EvalCommand as schema
+        from genlab.commands.evaluate import EvalCommand as schema
     own = {k: v for k, v in cfg.items() if k != "paths"}
     return [
         ("keys (set with key=value)", "", schema, own),

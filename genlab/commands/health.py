@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from genlab.errors import GenlabError
 from genlab.health.record import format_health, read_health
+from genlab.utils.errors import GenlabError
 
 USAGE = "usage: genlab health <run dir> [<run dir> ...]"
 

@@ -24,9 +24,9 @@ import pytorch_lightning as pl
 import torch
 from torch import Tensor
 
-from genlab.compat import set_last_lr
-from genlab.errors import TrainingDiverged
 from genlab.models.capabilities import Sampler
+from genlab.utils.compat import set_last_lr
+from genlab.utils.errors import TrainingDiverged
 
 PROBE = 8  # fixed latents decoded to check that a checkpoint's generator still produces finite samples
 

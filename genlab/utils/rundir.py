@@ -21,7 +21,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from genlab.errors import GenlabError
+from genlab.utils.errors import GenlabError
 
 LOCK_NAME = ".genlab.lock"
 STATUS_NAME = "status.json"
@@ -198,7 +198,7 @@ def _is_stale_temp(name: str) -> bool:
 def clean_stale_temps(run_dir: str | Path) -> list[Path]:
     """Delete temp files left under ``run_dir`` (recursively) by writes that were killed; return them.
 
-    Matches ``.<name>.<8 random chars>.tmp`` (from :func:`genlab.atomic.save_atomic` and
+    Matches ``.<name>.<8 random chars>.tmp`` (from :func:`genlab.utils.atomic.save_atomic` and
     :func:`write_status`) and ``<stem>.tmp.<ext>`` (e.g. ``samples.tmp.png``); nothing else is touched.
     Call only while holding the run's :class:`RunLock`: a live writer's temp file looks the same.
     """

@@ -5,13 +5,13 @@ from its typed config. The run-lifecycle ones (RNG state, divergence guard, run 
 graceful interruption) are always on and added by ``train()``.
 """
 
-from genlab.callbacks.checkpoint import Checkpoint, CheckpointConfig
-from genlab.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
-from genlab.callbacks.health import HealthConfig, HealthMonitor
-from genlab.callbacks.images import ImageGrids, ImageGridsConfig
-from genlab.callbacks.progress import ProgressBar, ProgressConfig
-from genlab.callbacks.summary import ModelSummary, ModelSummaryConfig
-from genlab.registry import Registry
+from genlab.config.registry import Registry
+from genlab.run.callbacks.checkpoint import Checkpoint, CheckpointConfig
+from genlab.run.callbacks.eval_metrics import EvalMetrics, EvalMetricsConfig
+from genlab.run.callbacks.health import HealthConfig, HealthMonitor
+from genlab.run.callbacks.images import ImageGrids, ImageGridsConfig
+from genlab.run.callbacks.progress import ProgressBar, ProgressConfig
+from genlab.run.callbacks.summary import ModelSummary, ModelSummaryConfig
 
 CALLBACKS = Registry(
     "callbacks",

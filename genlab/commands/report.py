@@ -3,7 +3,7 @@
 A path is a run dir, a sweep dir (``outputs/multirun/<date>``), any folder above them, or a glob. Writes the
 page (``out``, default ``<the one dir given>/report.html`` or ``./report.html``) and, beside it,
 ``leaderboard.csv`` and ``report.md``; prints the leaderboard. Problems with the command end in a
-:class:`~genlab.errors.GenlabError` (one line, exit 2); problems with one run mark its row.
+:class:`~genlab.utils.errors.GenlabError` (one line, exit 2); problems with one run mark its row.
 """
 
 from __future__ import annotations
@@ -12,8 +12,6 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from genlab.atomic import check_writable, write_text_atomic
-from genlab.errors import GenlabError
 from genlab.report import leaderboard as lb
 from genlab.report.page import Page, render_html, render_markdown
 from genlab.report.plots import colors, curve_plots
@@ -21,6 +19,8 @@ from genlab.report.runs import read_runs
 from genlab.report.samples import run_images
 from genlab.report.scalars import read_all
 from genlab.report.sweeps import analyse
+from genlab.utils.atomic import check_writable, write_text_atomic
+from genlab.utils.errors import GenlabError
 
 USAGE = (
     "usage: genlab report <run dir | sweep dir | glob> [...] [out=<page.html>] [metric=<key>] "

@@ -3,7 +3,7 @@
 Without ``--yes`` nothing is deleted: the listing marks what would go. By default the runs that ended
 badly are selected (failed, interrupted, diverged, and ``stale``: status ``running`` but no live process
 holds the run, e.g. after a kill); ``--status``, ``--all`` and ``--older-than`` choose others. A run held by
-a live process (its :class:`~genlab.rundir.RunLock`) is never deleted: the lock is taken before deleting,
+a live process (its :class:`~genlab.utils.rundir.RunLock`) is never deleted: the lock is taken before deleting,
 so a run cannot start or resume in a directory while it is being removed.
 """
 
@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
-from genlab.errors import GenlabError
-from genlab.rundir import STATUSES, RunDirLocked, RunLock, lock_holder, read_status
+from genlab.utils.errors import GenlabError
+from genlab.utils.rundir import STATUSES, RunDirLocked, RunLock, lock_holder, read_status
 
 # what marks a directory as a genlab run (any one of them)
 RUN_MARKERS = ("status.json", ".hydra", "checkpoints", "train.log")

@@ -18,7 +18,6 @@ import torch
 from omegaconf import DictConfig
 from torchvision.utils import save_image
 
-from genlab.atomic import check_writable, write_atomic
 from genlab.checkpoint import LoadedRun, load_run, pick_device
 from genlab.config.schema import (
     build_typed,
@@ -29,11 +28,12 @@ from genlab.config.schema import (
     require,
     set_field,
 )
-from genlab.errors import ConfigError
 from genlab.models.capabilities import Reconstructor, Sampler
-from genlab.phases import Phases, Progress
-from genlab.resources import require_memory
-from genlab.threads import use_threads
+from genlab.utils.atomic import check_writable, write_atomic
+from genlab.utils.errors import ConfigError
+from genlab.utils.progress import Phases, Progress
+from genlab.utils.resources import require_memory
+from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
 MODES = ("prior", "reconstruct", "interpolate")

@@ -23,28 +23,28 @@ import yaml
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 
-from genlab.atomic import copy_atomic, write_text_atomic
-from genlab.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
-from genlab.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.callbacks.interrupt import GracefulInterrupt
-from genlab.callbacks.lifecycle import (
+from genlab.checkpoint import read_checkpoint, run_record, stored_run
+from genlab.run.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
+from genlab.run.callbacks.checkpoint_io import AtomicCheckpointIO
+from genlab.run.callbacks.interrupt import GracefulInterrupt
+from genlab.run.callbacks.lifecycle import (
     ApplyResumeSettings,
     DivergenceGuard,
     FlushLoggers,
     RngState,
     RunRecordWriter,
 )
-from genlab.callbacks.summary import ModelSummary
-from genlab.checkpoint import read_checkpoint, run_record, stored_run
-from genlab.config.run import RunConfig, resolve_run
-from genlab.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
-from genlab.hydra_context import hydra_config_yaml, job_tag, task_overrides
-from genlab.loggers import RunTensorBoardLogger
-from genlab.ranks import is_worker
-from genlab.resources import check_run_fits
-from genlab.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
-from genlab.summary import summary_lines
-from genlab.threads import use_threads
+from genlab.run.callbacks.summary import ModelSummary
+from genlab.run.config import RunConfig, resolve_run
+from genlab.run.loggers import RunTensorBoardLogger
+from genlab.run.summary import summary_lines
+from genlab.utils.atomic import copy_atomic, write_text_atomic
+from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
+from genlab.utils.hydra_context import hydra_config_yaml, job_tag, task_overrides
+from genlab.utils.ranks import is_worker
+from genlab.utils.resources import check_run_fits
+from genlab.utils.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
+from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
 # Lightning advice that does not apply to genlab runs (GAN checkpoints are taken between steps on purpose)

@@ -9,9 +9,9 @@ from typing import Any
 from pytorch_lightning.loggers import CSVLogger, Logger, TensorBoardLogger
 from pytorch_lightning.utilities import rank_zero_only
 
-from genlab.compat import summary_file_writer
+from genlab.config.registry import Registry
 from genlab.config.schema import require
-from genlab.registry import Registry
+from genlab.utils.compat import summary_file_writer
 
 
 class RunTensorBoardLogger(TensorBoardLogger):

@@ -20,17 +20,17 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from genlab.atomic import check_writable, write_text_atomic
 from genlab.checkpoint import load_run, pick_device
+from genlab.commands.sample import command_config
 from genlab.config.schema import check_at_least, check_choice, check_seed, require, set_field
-from genlab.errors import ConfigError
 from genlab.metrics.features import FEATURE_EXTRACTORS
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
-from genlab.phases import Phases
-from genlab.resources import require_memory
-from genlab.sample import command_config
-from genlab.threads import use_threads
+from genlab.utils.atomic import check_writable, write_text_atomic
+from genlab.utils.errors import ConfigError
+from genlab.utils.progress import Phases
+from genlab.utils.resources import require_memory
+from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
 

@@ -1,7 +1,7 @@
 """Atomic file writes: a reader sees the old complete file or the new complete file, never a partial one.
 
 Every output genlab writes goes through :func:`write_atomic`: the temp file's name is the one
-:func:`genlab.rundir.clean_stale_temps` recognizes, so a write killed midway leaves nothing a new run keeps.
+:func:`genlab.utils.rundir.clean_stale_temps` recognizes, so a write killed midway leaves nothing a new run keeps.
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import IO, Any
 
-from genlab.errors import ConfigError
-from genlab.rundir import output_mode
+from genlab.utils.errors import ConfigError
+from genlab.utils.rundir import output_mode
 
 
 def write_atomic(path: str | Path, write: Callable[[IO[bytes]], Any]) -> None:

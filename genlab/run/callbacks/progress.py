@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from genlab.config.schema import check_at_least, check_positive
-from genlab.hydra_context import in_sweep, job_tag
+from genlab.utils.hydra_context import in_sweep, job_tag
 
 log = logging.getLogger("genlab")
 
