@@ -20,7 +20,8 @@ from omegaconf import DictConfig
 
 from genlab import __version__
 from genlab.commands.help import register_resolver
-from genlab.utils.errors import GenlabError, RunInterrupted
+from genlab.commands.replay import expand_resume
+from genlab.utils.errors import GenlabError, RunInterrupted, UserError
 from genlab.utils.hydra_context import in_sweep, register_resolvers
 from genlab.utils.quiet import quiet
 
@@ -99,10 +100,6 @@ def print_help() -> None:
         print(f"  {name:<8} {text}")
     print("\n`genlab <command> --help` lists that command's config groups and keys.")
     print("Examples: genlab train model=vae dataset=mnist | genlab train -m optimizer.lr=1e-4,2e-4")
-
-
-class UserError(Exception):
-    """Raised inside the CLI for problems with the command line itself."""
 
 
 def fail(command: str, message: str, code: int = 2) -> None:
@@ -213,110 +210,6 @@ def describe_hydra_error(e: BaseException) -> str | None:
             "paths.output_dir=<dir> or hydra.run.dir=<dir>"
         )
     return None
-
-
-def expand_resume(args: list[str]) -> list[str]:
-    """``resume=<run dir>`` (or ``ckpt_path=<run dir>/checkpoints/x.ckpt``) -> the run's own overrides plus
-    ``hydra.run.dir=<run dir>`` and ``ckpt_path=<checkpoint>``, so the same run continues in place."""
-    opts = dict(a.split("=", 1) for a in args if "=" in a and not a.startswith(("-", "+", "~")))
-    run_dir, ckpt = opts.get("resume"), opts.get("ckpt_path")
-    if run_dir in (None, "null") and ckpt not in (None, "null"):
-        ckpt_file = Path(ckpt)
-        if not ckpt_file.is_file():
-            raise UserError(f"ckpt_path={ckpt} does not exist; pass an existing checkpoint file")
-        if (
-            ckpt_file.parent.name == "checkpoints"
-            and (ckpt_file.parent.parent / ".hydra" / "overrides.yaml").is_file()
-        ):
-            run_dir = str(ckpt_file.parent.parent)
-    if run_dir in (None, "null"):
-        return args
-    run = Path(run_dir)
-    if not run_dir.strip().strip("'\"").strip():
-        raise UserError("resume= is empty; pass a run directory, e.g. resume=outputs/runs/<run>")
-    stored = run / ".hydra" / "overrides.yaml"
-    if not stored.is_file():
-        raise UserError(
-            f"resume={run_dir} is not a genlab run directory (no .hydra/overrides.yaml); pass a dir under outputs/runs/"
-        )
-    if ckpt in (None, "null"):
-        ckpt = str(run / "checkpoints" / "last.ckpt")
-        if not Path(ckpt).is_file():
-            raise UserError(f"resume={run_dir} has no checkpoints/last.ckpt yet; start the run again instead")
-    dropped = ("resume=", "ckpt_path=", "hydra.run.dir=")
-    previous = [o for o in stored_overrides(stored) if not o.startswith(dropped)]
-    new = [a for a in args if not a.startswith(dropped)]
-    quoted = lambda p: "'" + str(Path(p).resolve()).replace("\\", "\\\\").replace("'", "\\'") + "'"  # noqa: E731
-    return [
-        *previous,
-        *new,
-        f"resume={quoted(run)}",
-        f"ckpt_path={quoted(ckpt)}",
-        f"hydra.run.dir={quoted(run)}",
-    ]
-
-
-def stored_overrides(path: Path) -> list[str]:
-    """The overrides a run directory recorded, validated before they are replayed: a run directory is
-    untrusted input, so only plain ``group=option`` / ``key=value`` lines of genlab's own config are taken."""
-    import yaml
-    from hydra.core.override_parser.overrides_parser import OverridesParser
-    from hydra.errors import HydraException
-
-    try:
-        lines = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as e:
-        raise UserError(
-            f"{path} cannot be read ({' '.join(str(e).split())[:120]}); it is not a genlab run"
-        ) from e
-    if lines is None:
-        return []
-    if not isinstance(lines, list) or not all(isinstance(line, str) for line in lines):
-        raise UserError(f"{path} is not a list of overrides; it is not a genlab run")
-    try:
-        parsed = OverridesParser.create().parse_overrides(lines)
-    except HydraException as e:
-        raise UserError(f"{path} holds an override that cannot be parsed ({str(e).splitlines()[0]})") from e
-    for override in parsed:
-        key = override.key_or_group
-        keys = [key, *(f"{key}.{inner}" for inner, _ in nested_items(override.value()))]
-        if (
-            any("_target_" in k for k in keys)
-            or key.split(".")[0].split("/")[0] == "hydra"
-            or override.package
-        ):
-            raise UserError(
-                f"{path} holds the override {override.input_line!r}, which genlab does not replay "
-                "(no _target_ or hydra keys); remove that line to resume"
-            )
-    return [line for line, override in zip(lines, parsed, strict=True) if not names_a_program(override, path)]
-
-
-def nested_items(value: Any, prefix: str = ""):
-    """(dotted key, value) of every entry inside an override's dict value (``key={a:{b:1}}`` -> ``a``, ``a.b``)."""
-    if isinstance(value, dict):
-        for k, v in value.items():
-            yield f"{prefix}{k}", v
-            yield from nested_items(v, f"{prefix}{k}.")
-    elif isinstance(value, list):
-        for v in value:
-            yield from nested_items(v, prefix)
-
-
-def names_a_program(override: Any, path: Path) -> bool:
-    """Inception weights may be a TorchScript file, i.e. a program: a run directory does not get to choose
-    one, whether as ``...inception_weights=f`` or inside a section (``...eval_metrics={inception_weights:f}``).
-    The user passes it again on the command line if they trust it."""
-    key, value = override.key_or_group, override.value()
-    named = [(key, value), *((f"{key}.{k}", v) for k, v in nested_items(value))]
-    if not any(k.endswith("inception_weights") and v not in (None, "null") for k, v in named):
-        return False
-    print(
-        f"genlab train: not replaying {override.input_line!r} from {path} (a network file is code); "
-        "pass it again if you trust that file",
-        file=sys.stderr,
-    )
-    return True
 
 
 def check_output_paths(args: list[str]) -> None:

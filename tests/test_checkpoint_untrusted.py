@@ -180,7 +180,7 @@ def test_replayed_overrides_naming_a_target_are_refused(ckpt, tmp_path, capsys):
 
 def test_replayed_overrides_do_not_choose_a_network_file(tmp_path, capsys):
     """A TorchScript Inception file is a program: a run directory's overrides do not get to name one."""
-    from genlab.cli import stored_overrides
+    from genlab.commands.replay import stored_overrides
 
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text(
@@ -199,7 +199,7 @@ def test_replayed_overrides_do_not_choose_a_network_file(tmp_path, capsys):
 
 
 def test_replayed_overrides_refuse_a_target_inside_a_section_value(tmp_path):
-    from genlab.cli import UserError, stored_overrides
+    from genlab.commands.replay import UserError, stored_overrides
 
     overrides = tmp_path / "overrides.yaml"
     overrides.write_text("- +callbacks.x={_target_:subprocess.Popen,args:[touch,/tmp/pwned]}\n")

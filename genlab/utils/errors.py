@@ -16,6 +16,10 @@ class ConfigError(GenlabError):
     """The composed config is invalid (unknown key, wrong type, out-of-range value, ...)."""
 
 
+class UserError(ConfigError):
+    """A problem with the command line itself (or with what a run directory would replay into it)."""
+
+
 class DataError(GenlabError):
     """A dataset is missing, corrupt or unreadable."""
 
