@@ -21,6 +21,8 @@ from omegaconf import DictConfig
 from genlab import __version__
 from genlab.commands.help import register_resolver
 from genlab.commands.replay import expand_resume
+from genlab.config.schema import closest
+from genlab.run.sections import store_trainer_schema
 from genlab.utils.errors import GenlabError, RunInterrupted, UserError
 from genlab.utils.hydra_context import in_sweep, register_resolvers
 from genlab.utils.quiet import quiet
@@ -193,7 +195,12 @@ def describe_hydra_error(e: BaseException) -> str | None:
         cause = e.__cause__
         if first.startswith("Could not override '") and cause is not None and "not in struct" in str(cause):
             key = first.split("'")[1]
-            return f"{key} is not a known key; check the spelling (`--cfg job` prints the config) or add a new key with +{key}=<value>"
+            parent = getattr(cause, "parent_node", None)
+            hint = closest(key.rpartition(".")[2], list(parent.keys()) if parent is not None else [])
+            return (
+                f"{key} is not a known key; {hint or 'check the spelling'} (`--cfg job` prints the config), or "
+                f"add a new key with +{key}=<value>"
+            )
         if "Could not append to config" in first:
             key = first.split("'")[1] if "'" in first else "?"
             return f"{key} already exists; set it without '+' ({key}=<value>)"
@@ -293,6 +300,7 @@ def dispatch(argv: list[str]) -> int:
     command, args = argv[0], argv[1:]
     quiet()
     register_resolver()  # ${genlab_keys:...} in the --help templates
+    store_trainer_schema()
     if command not in COMMANDS and command not in PLAIN_COMMANDS:
         known = ", ".join([*COMMANDS, *PLAIN_COMMANDS])
         fail("", f"unknown command {command!r}; choose one of: {known} (genlab --help)")

@@ -81,7 +81,7 @@ TRAIN_CASES = [
     (["hydra.run.dir={file}/run"], "cannot write {file}/run: Not a directory"),
     (["optimizer.lr=inf"], "optimizer.lr=inf must be a finite number > 0"),
     (["optimizer.lr=nan"], "optimizer.lr=nan must be a finite number > 0"),
-    (["trainer.precision=8"], "trainer.precision='8' is not known; allowed: 32-true"),
+    (["trainer.precision=8"], "trainer.precision=8 has the wrong type: expected 64 | 32 | 16"),
     (["trainer.strategy=nosuch"], "trainer.strategy='nosuch' is not known; allowed: auto"),
     (["trainer.devices=0"], "trainer.devices=0 must be a count >= 1, -1 (all), auto"),
     (["+callbacks.evil._target_=os.system"], "callbacks.evil is not a known callback; allowed:"),

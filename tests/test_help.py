@@ -86,7 +86,7 @@ def test_train_help_explains_the_keys_of_the_chosen_options(capsys):
     code, out, _ = run_cli(capsys, "train", "--help")
     assert code == 0
     assert "size of the noise vector z" in key_line(out, "model.latent_dim")
-    assert "training iterations" in key_line(out, "trainer.max_steps")
+    assert "Stop training after this number of steps" in key_line(out, "trainer.max_steps")
     assert "genlab train -m" in out and "genlab eval ckpt" not in out
     code, out, _ = run_cli(capsys, "train", "model=vae", "--help")
     assert code == 0

@@ -8,6 +8,7 @@ bad value and what is allowed.
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import keyword
 import math
 from collections.abc import Mapping
@@ -37,9 +38,12 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
     except ConfigKeyError as e:
         owner = e.object_type if dataclasses.is_dataclass(e.object_type) else schema  # a nested section's
         key = join(prefix, e.full_key or e.key)
-        allowed = ", ".join(key_name(f.name) for f in dataclasses.fields(owner))
+        names = [key_name(f.name) for f in dataclasses.fields(owner)]
         where = f" of {key.rpartition('.')[0]}" if "." in key else ""
-        raise ConfigError(f"{key} is not a known key{where}; allowed keys: {allowed}") from e
+        hint = closest(key.rpartition(".")[2], names)
+        raise ConfigError(
+            f"{key} is not a known key{where}; {hint + ' ' if hint else ''}allowed keys: {', '.join(names)}"
+        ) from e
     except ValidationError as e:
         if not e.full_key:  # a plain value where a nested section belongs (eval=abc)
             nested = OmegaConf.structured(schema)
@@ -61,6 +65,12 @@ def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) ->
         raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
     except (TypeError, ValueError) as e:  # a value OmegaConf accepted but the dataclass cannot hold
         raise ConfigError(f"{prefix}: {str(e).splitlines()[0]}") from e
+
+
+def closest(name: str, names: list[str]) -> str:
+    """``did you mean <name>?`` for the closest of ``names``, or '' when none is close."""
+    match = difflib.get_close_matches(name, names, n=1, cutoff=0.6)
+    return f"did you mean {match[0]}?" if match else ""
 
 
 def field_name(key: str) -> str:

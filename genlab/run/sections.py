@@ -2,13 +2,38 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
-from typing import Any
 
+import pytorch_lightning as pl
+
+from genlab.config.derived import check_annotations, signature_fields
 from genlab.config.schema import check_at_least, check_choice, check_seed, require
 
-PRECISIONS = ("32-true", "16-mixed", "bf16-mixed", "16-true", "bf16-true", "64-true")
-ACCELERATORS = ("auto", "cpu", "gpu", "cuda", "mps")
+# Trainer arguments genlab passes itself, and where a user sets what they do
+OWNED = {
+    "logger": "the logger group (logger=tensorboard|csv|many|none)",
+    "callbacks": "the callbacks group (callbacks.<name>.<key>)",
+    "plugins": "genlab's own checkpoint I/O",
+    "default_root_dir": "paths.run_dir",
+}
+# genlab's defaults where they differ from Lightning's: runs are measured in steps, validated every N steps
+DEFAULTS = {
+    "devices": 1,
+    "precision": "32-true",
+    "max_steps": 3000,
+    "max_epochs": -1,
+    "val_check_interval": 500,
+    "check_val_every_n_epoch": None,
+    "limit_val_batches": 10,
+    "log_every_n_steps": 50,
+    "num_sanity_val_steps": 0,
+    "deterministic": False,
+    "benchmark": False,
+    "enable_progress_bar": True,
+    "enable_checkpointing": True,
+    "enable_model_summary": True,
+}
 
 
 def strategies() -> tuple[str, ...]:
@@ -17,55 +42,19 @@ def strategies() -> tuple[str, ...]:
     return ("auto", *sorted(StrategyRegistry.available_strategies()))
 
 
-@dataclass(frozen=True)
-class TrainerConfig:
-    """The ``pytorch_lightning.Trainer`` arguments genlab exposes (``configs/trainer/*.yaml``)."""
+def accelerators() -> tuple[str, ...]:
+    from pytorch_lightning.accelerators import AcceleratorRegistry
 
-    # auto | cpu | gpu | cuda | mps
-    accelerator: str = "auto"
-    # a count (-1: all), "auto", or a list of device indices
-    devices: Any = 1
-    # auto, ddp, ddp_spawn, ... (Lightning's strategy names)
-    strategy: str = "auto"
-    # machines taking part (DDP)
-    num_nodes: int = 1
-    # 32-true | 16-mixed | bf16-mixed | 16-true | bf16-true | 64-true
-    precision: str = "32-true"
-    # training iterations (one generator step for GANs)
-    max_steps: int = 3000
-    # stop after this many epochs (-1: no limit, max_steps decides)
-    max_epochs: int = -1
-    # validate (and log image grids) every N training iterations, or a fraction of an epoch
-    val_check_interval: Any = 500
-    # validate every N epochs instead (null: val_check_interval decides)
-    check_val_every_n_epoch: int | None = None
-    # validation batches per round (a count, or a fraction of the split)
-    limit_val_batches: Any = 10
-    # scalars to the loggers every N training iterations
-    log_every_n_steps: int = 50
-    # validation batches run before training starts (0: none)
-    num_sanity_val_steps: int = 0
-    # deterministic torch algorithms (slower; reproducible on GPU)
-    deterministic: bool = False
-    # cudnn.benchmark: pick the fastest convolution algorithms (GPU)
-    benchmark: bool = False
-    # the progress bar on a terminal (progress lines otherwise)
-    enable_progress_bar: bool = True
-    # write checkpoints (callbacks.model_checkpoint)
-    enable_checkpointing: bool = True
-    # the model summary at the start
-    enable_model_summary: bool = True
-    # synchronize BatchNorm statistics across DDP processes
-    sync_batchnorm: bool = False
-    # clip gradients to this norm (null: off; GANs: model.grad_clip)
-    gradient_clip_val: float | None = None
-    # accumulate gradients over N batches per optimizer step
-    accumulate_grad_batches: int = 1
+    return ("auto", "gpu", *sorted(AcceleratorRegistry.available_accelerators()))
+
+
+class TrainerChecks:
+    """genlab's checks on top of the argument types Lightning declares."""
 
     def __post_init__(self) -> None:
-        check_choice("trainer.accelerator", self.accelerator, ACCELERATORS)
+        check_annotations(self, "trainer")
+        check_choice("trainer.accelerator", self.accelerator, accelerators())
         check_choice("trainer.strategy", self.strategy, strategies())
-        check_choice("trainer.precision", self.precision, PRECISIONS)
         devices = self.devices
         require(
             devices == "auto"
@@ -82,24 +71,27 @@ class TrainerConfig:
         check_at_least("trainer.num_nodes", self.num_nodes, 1, 2)
         check_at_least("trainer.max_steps", self.max_steps, 1, 3000)
         require(
-            self.max_epochs == -1 or self.max_epochs >= 1,
+            self.max_epochs in (None, -1) or self.max_epochs >= 1,
             f"trainer.max_epochs={self.max_epochs} must be >= 1, or -1 (no limit: max_steps decides)",
         )
         vci = self.val_check_interval
         require(
-            (isinstance(vci, int) and not isinstance(vci, bool) and vci >= 1)
+            not isinstance(vci, int | float)
+            or (isinstance(vci, int) and not isinstance(vci, bool) and vci >= 1)
             or (isinstance(vci, float) and 0 < vci <= 1),
             f"trainer.val_check_interval={vci!r} must be a whole number of steps >= 1 or a fraction of an "
             "epoch in (0, 1] (e.g. trainer.val_check_interval=500)",
         )
         if self.check_val_every_n_epoch is not None:
             check_at_least("trainer.check_val_every_n_epoch", self.check_val_every_n_epoch, 1, 1)
-        lvb = self.limit_val_batches
-        require(
-            (isinstance(lvb, int) and not isinstance(lvb, bool) and lvb >= 0)
-            or (isinstance(lvb, float) and 0 <= lvb <= 1),
-            f"trainer.limit_val_batches={lvb!r} must be a batch count >= 0 or a fraction in [0, 1]",
-        )
+        for key in ("limit_train_batches", "limit_val_batches", "overfit_batches"):
+            value = getattr(self, key)
+            require(
+                value is None
+                or (isinstance(value, int) and value >= 0)
+                or (isinstance(value, float) and 0 <= value <= 1),
+                f"trainer.{key}={value!r} must be a batch count >= 0 or a fraction in [0, 1]",
+            )
         check_at_least("trainer.log_every_n_steps", self.log_every_n_steps, 1, 50)
         check_at_least("trainer.num_sanity_val_steps", self.num_sanity_val_steps, -1, 0)
         if self.gradient_clip_val is not None:
@@ -116,6 +108,31 @@ class TrainerConfig:
         else:
             return None
         return count * self.num_nodes
+
+
+# every pytorch_lightning.Trainer argument but those genlab passes itself, typed from Lightning's annotations
+TrainerConfig = dataclasses.make_dataclass(
+    "TrainerConfig",
+    signature_fields(pl.Trainer.__init__, exclude=OWNED, defaults=DEFAULTS),
+    bases=(TrainerChecks,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "Every ``pytorch_lightning.Trainer`` argument (configs/trainer).",
+    },
+)
+
+
+def store_trainer_schema() -> None:
+    """Make ``trainer/lightning`` (every Trainer argument with its default) the base of the trainer group, so
+    that ``trainer.<any argument>=value`` works on the command line without ``+``."""
+    from hydra.core.config_store import ConfigStore
+
+    defaults = {
+        f.name: f.default if f.default is not dataclasses.MISSING else f.default_factory()
+        for f in dataclasses.fields(TrainerConfig)
+    }
+    ConfigStore.instance().store(group="trainer", name="lightning", node=defaults)
 
 
 @dataclass(frozen=True)
