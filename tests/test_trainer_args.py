@@ -12,7 +12,7 @@ import torch
 from runs_util import RING_GAN, run_cli
 
 from genlab.commands.compose import compose_config
-from genlab.run.sections import OWNED, TrainerConfig
+from genlab.run.sections import OWNED, TrainerConfig, strategy_for
 from genlab.run.train import train
 
 # The Trainer arguments genlab was written against. A Lightning upgrade that adds or renames one fails here:
@@ -106,3 +106,37 @@ def test_a_mistake_in_a_trainer_argument_is_one_line(tmp_path, capsys, arg, need
     code, _, err = run_cli(capsys, "train", *RING_GAN, f"hydra.run.dir={tmp_path / 'run'}", arg)
     assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
     assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["trainer.accumulate_grad_batches=2"], "use a larger dataset.batch_size instead"),
+        (["trainer.gradient_clip_val=1.0"], "use model.grad_clip=1.0 instead"),
+        (["model.pack=32", "dataset.batch_size=16"], "model.pack=32 is larger than the batch"),
+        (
+            ["trainer.strategy=ddp_find_unused_parameters_false"],
+            "use trainer.strategy=ddp_find_unused_parameters_true",
+        ),
+    ],
+)
+def test_trainer_arguments_the_gan_cannot_use_leave_no_run_dir(tmp_path, capsys, args, needle):
+    code, _, err = run_cli(capsys, "train", *RING_GAN, f"hydra.run.dir={tmp_path / 'run'}", *args)
+    assert code == 2 and len(err.strip().splitlines()) == 1 and needle in err, err
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize(
+    ("strategy", "devices", "family_needs", "expected"),
+    [
+        ("ddp", 2, True, "ddp_find_unused_parameters_true"),
+        ("ddp_spawn", 2, True, "ddp_spawn_find_unused_parameters_true"),
+        ("auto", 2, True, "ddp_find_unused_parameters_true"),
+        ("auto", 1, True, "auto"),
+        ("ddp", 2, False, "ddp"),
+        ("ddp_find_unused_parameters_true", 2, True, "ddp_find_unused_parameters_true"),
+    ],
+)
+def test_the_family_decides_what_ddp_needs(strategy, devices, family_needs, expected):
+    trainer = TrainerConfig(strategy=strategy, devices=devices, accelerator="cpu")
+    assert strategy_for(trainer, family_needs) == expected

@@ -56,6 +56,14 @@ class GenlabModule(pl.LightningModule):
         self.check_data(config, data)
 
     # ---- config-time contract (class methods on the typed config: called before anything is built) ----
+    # whether a training step leaves parameters without gradients (DDP must then look for unused ones)
+    ddp_unused_parameters: ClassVar[bool] = False
+
+    @classmethod
+    def check_training(cls, config, batch_size: int, trainer: Any) -> None:
+        """Raise ConfigError when the Trainer arguments (the typed trainer config) or the batch each process
+        gets cannot work with this model (called before a run directory exists)."""
+
     @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
         """Image sizes the configured network can produce; None means any."""

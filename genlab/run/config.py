@@ -20,7 +20,7 @@ from genlab.config.spec import DataSpec
 from genlab.data import DATASETS
 from genlab.models import MODELS
 from genlab.models.optim import OptimizerConfig
-from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig
+from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig, strategy_for
 from genlab.utils.errors import ConfigError
 
 GROUPS = ("dataset", "model", "optimizer", "trainer", "callbacks", "logger", "paths")
@@ -159,6 +159,8 @@ def check_run(run: RunConfig) -> None:
             f"(trainer.devices x trainer.num_nodes); use a multiple of {world}, e.g. "
             f"dataset.batch_size={(bs // world + 1) * world}"
         )
+    strategy_for(run.trainer, run.model_class.ddp_unused_parameters)
+    run.model_class.check_training(run.model, run.dataset.batch_size // (world or 1), run.trainer)
     sizes = run.dataset_class.split_sizes(run.dataset)
     if sizes is not None and run.dataset.batch_size > sizes["train"]:
         raise ConfigError(

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 
 from genlab.config.derived import check_annotations, signature_fields
 from genlab.config.schema import check_at_least, check_choice, check_seed, require
+from genlab.utils.errors import ConfigError
 
 # Trainer arguments genlab passes itself, and where a user sets what they do
 OWNED = {
@@ -121,6 +122,29 @@ TrainerConfig = dataclasses.make_dataclass(
         "__doc__": "Every ``pytorch_lightning.Trainer`` argument (configs/trainer).",
     },
 )
+
+
+DDP_LAUNCHERS = ("ddp", "ddp_spawn", "ddp_fork", "ddp_notebook")
+UNUSED_FALSE, UNUSED_TRUE = "_find_unused_parameters_false", "_find_unused_parameters_true"
+
+
+def strategy_for(trainer: TrainerConfig, unused_parameters: bool, devices: int | None = None) -> str:
+    """The strategy name that works for a family whose steps leave parameters unused: plain DDP (named, or
+    chosen by ``auto`` for several processes) becomes its ``find_unused_parameters_true`` variant. ``devices``:
+    the device count where the config leaves it to the machine (``devices=-1``/``auto``)."""
+    strategy = trainer.strategy
+    if not unused_parameters:
+        return strategy
+    if strategy.endswith(UNUSED_FALSE):
+        launcher = strategy.removesuffix(UNUSED_FALSE)
+        raise ConfigError(
+            f"trainer.strategy={strategy} cannot train this model: its steps leave parameters without gradients "
+            f"(the GAN updates D and G in turn); use trainer.strategy={launcher}{UNUSED_TRUE} or {launcher}"
+        )
+    processes = trainer.world_size() or (devices or 1) * trainer.num_nodes
+    if strategy == "auto" and processes > 1:
+        strategy = "ddp"
+    return f"{strategy}{UNUSED_TRUE}" if strategy in DDP_LAUNCHERS else strategy
 
 
 def store_trainer_schema() -> None:

@@ -37,6 +37,7 @@ from genlab.run.callbacks.lifecycle import (
 from genlab.run.callbacks.summary import ModelSummary
 from genlab.run.config import RunConfig, resolve_run
 from genlab.run.loggers import RunTensorBoardLogger
+from genlab.run.sections import strategy_for
 from genlab.run.summary import summary_lines
 from genlab.utils.atomic import copy_atomic, write_text_atomic
 from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
@@ -178,9 +179,14 @@ def build_callbacks(run: RunConfig) -> list[pl.Callback]:
 
 
 def build_trainer(run: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
+    strategy = strategy_for(run.trainer, run.model_class.ddp_unused_parameters, machine_devices(run.trainer))
+    if strategy != run.trainer.strategy:
+        log.info(
+            "%strainer.strategy: %s (%s)", job_tag(), strategy, "the model leaves parameters unused per step"
+        )
     try:
         return pl.Trainer(
-            **asdict(run.trainer),
+            **{**asdict(run.trainer), "strategy": strategy},
             default_root_dir=run.paths.run_dir,
             logger=loggers or False,
             callbacks=callbacks,
@@ -189,6 +195,13 @@ def build_trainer(run: RunConfig, loggers: list, callbacks: list) -> pl.Trainer:
     except (ValueError, RuntimeError, TypeError, MisconfigurationException) as e:  # e.g. an unusable strategy
         first = " ".join(str(e).split())[:200]
         raise ConfigError(f"trainer: {first} (see trainer=cpu|gpu|ddp|ddp_cpu)") from e
+
+
+def machine_devices(trainer) -> int | None:
+    """How many devices ``devices=-1``/``auto`` means on this machine (None where the config says)."""
+    if trainer.world_size() is not None:
+        return None
+    return torch.cuda.device_count() if trainer.accelerator in ("gpu", "cuda", "auto") else None
 
 
 def build(run: RunConfig) -> tuple[pl.LightningDataModule, pl.LightningModule]:

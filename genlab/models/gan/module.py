@@ -121,6 +121,28 @@ class GAN(GenerativeModule, HealthSignals):
         self._health: dict[str, Tensor | float] | None = None
 
     # ---- config-time contract ----------------------------------------------------------------
+    ddp_unused_parameters = True  # D's step leaves G without gradients and G's step D
+
+    @classmethod
+    def check_training(cls, config, batch_size: int, trainer: Any) -> None:
+        manual = "the GAN steps its two optimizers itself (manual optimization)"
+        if trainer.accumulate_grad_batches != 1:
+            raise ConfigError(
+                f"trainer.accumulate_grad_batches={trainer.accumulate_grad_batches}: {manual}, which Lightning "
+                "cannot accumulate; use a larger dataset.batch_size instead"
+            )
+        if trainer.gradient_clip_val:
+            raise ConfigError(
+                f"trainer.gradient_clip_val={trainer.gradient_clip_val}: {manual}, which Lightning cannot clip; "
+                f"use model.grad_clip={trainer.gradient_clip_val} instead"
+            )
+        if config.pack > batch_size:
+            raise ConfigError(
+                f"model.pack={config.pack} is larger than the batch each training process gets ({batch_size}): "
+                f"D would see no packed sample; raise dataset.batch_size to at least {config.pack} per process "
+                "or lower model.pack"
+            )
+
     @classmethod
     def supported_image_sizes(cls, config) -> tuple[int, ...] | None:
         return IMAGE_SIZES.get(config.net)
