@@ -26,25 +26,46 @@ PLAIN_NAMES = {type(None): "null", bool: "bool", int: "int", float: "float", str
 def signature_fields(
     target: Callable[..., Any], exclude: Mapping[str, str], defaults: Mapping[str, Any]
 ) -> list[tuple[str, Any, dataclasses.Field]]:
-    """``(name, Any, field)`` for every keyword argument of ``target`` not in ``exclude`` (arguments genlab passes
-    itself), for :func:`dataclasses.make_dataclass`; ``defaults`` replaces the library's default of a name."""
-    unknown = set(defaults) - set(inspect.signature(target).parameters)
+    """``(name, Any, field)`` for every keyword argument of ``target`` (a class: its ``__init__``) not in
+    ``exclude`` (arguments genlab passes itself), for :func:`dataclasses.make_dataclass`; ``defaults`` replaces the
+    library's default of a name."""
+    init = target.__init__ if isinstance(target, type) else target
+    parameters = inspect.signature(init).parameters
+    unknown = set(defaults) - set(parameters)
     if unknown:  # genlab's defaults name arguments the library no longer has
         raise TypeError(f"{target.__qualname__} has no argument {', '.join(sorted(unknown))}")
-    hints = typing.get_type_hints(target)
-    helps = docstring_args(target)
+    hints = annotations_of(init)
+    classes = reversed(target.__mro__) if isinstance(target, type) else ()
+    helps = {k: v for source in (*classes, init) for k, v in docstring_args(source).items()}
     out = []
-    for name, param in inspect.signature(target).parameters.items():
+    for name, param in parameters.items():
         if name == "self" or name in exclude or param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
             continue
         default = defaults.get(name, param.default)
-        metadata = {"annotation": hints.get(name, Any), "help": helps.get(name, "")}
+        if default is inspect.Parameter.empty:
+            raise TypeError(f"{target.__qualname__}({name}) has no default: give it one in genlab's defaults")
+        annotation = hints.get(name, Any)
+        if not accepts(
+            annotation, default
+        ):  # genlab's own default (None: decided for the run) widens the type
+            annotation = Union[annotation, type(default)]  # noqa: UP007 - built at run time from an object
+        metadata = {"annotation": annotation, "help": helps.get(name, "")}
         if isinstance(default, list | dict):
             field = dataclasses.field(default_factory=lambda d=default: type(d)(d), metadata=metadata)
         else:
             field = dataclasses.field(default=default, metadata=metadata)
         out.append((name, Any, field))
     return out
+
+
+def annotations_of(target: Callable[..., Any]) -> dict[str, Any]:
+    """The evaluated annotations of ``target``'s arguments; where one names a type its module cannot resolve
+    (a forward reference to an optional dependency), each argument's own annotation, unresolved ones as Any."""
+    try:
+        return typing.get_type_hints(target)
+    except (NameError, TypeError):
+        params = inspect.signature(target).parameters.values()
+        return {p.name: Any if isinstance(p.annotation, str) else p.annotation for p in params}
 
 
 def docstring_args(target: Callable[..., Any]) -> dict[str, str]:

@@ -114,7 +114,7 @@ class TrainerChecks:
 # every pytorch_lightning.Trainer argument but those genlab passes itself, typed from Lightning's annotations
 TrainerConfig = dataclasses.make_dataclass(
     "TrainerConfig",
-    signature_fields(pl.Trainer.__init__, exclude=OWNED, defaults=DEFAULTS),
+    signature_fields(pl.Trainer, exclude=OWNED, defaults=DEFAULTS),
     bases=(TrainerChecks,),
     frozen=True,
     namespace={

@@ -22,6 +22,7 @@ import torch
 import yaml
 from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
+from pytorch_lightning.loggers import WandbLogger
 
 from genlab.checkpoint import read_checkpoint, run_record, stored_run
 from genlab.run.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
@@ -36,12 +37,12 @@ from genlab.run.callbacks.lifecycle import (
 )
 from genlab.run.callbacks.summary import ModelSummary
 from genlab.run.config import RunConfig, resolve_run
-from genlab.run.loggers import RunTensorBoardLogger
+from genlab.run.loggers import RunContext, RunTensorBoardLogger
 from genlab.run.sections import strategy_for
 from genlab.run.summary import summary_lines
 from genlab.utils.atomic import copy_atomic, write_text_atomic
 from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
-from genlab.utils.hydra_context import hydra_config_yaml, job_tag, task_overrides
+from genlab.utils.hydra_context import hydra_config_yaml, job_tag, sweep_and_job, task_overrides
 from genlab.utils.ranks import is_worker
 from genlab.utils.resources import check_run_fits
 from genlab.utils.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
@@ -160,8 +161,18 @@ def record_config(run_dir: Path, cfg: DictConfig) -> None:
 
 # ---- building -----------------------------------------------------------------------------------
 def build_loggers(run: RunConfig, resume: ResumePlan | None) -> list:
-    step = resume.step if resume else None
-    return [config.build(step) for config in run.loggers.values()]
+    sweep, job = sweep_and_job()
+    run_dir = Path(run.paths.run_dir)
+    tags = {
+        "genlab.family": run.model_family,
+        "genlab.dataset": run.dataset.name,
+        "genlab.run_dir": str(run_dir),
+    }
+    tags |= {"genlab.sweep": sweep, "genlab.job": job} if sweep else {}
+    context = RunContext(
+        run_dir, Path(run.paths.output_dir), resume.step if resume else None, sweep, job, tags
+    )
+    return [config.build(context) for config in run.loggers.values()]
 
 
 def build_callbacks(run: RunConfig) -> list[pl.Callback]:
@@ -338,10 +349,13 @@ def start_loggers(run: RunConfig, loggers: list) -> None:
 
 
 def finish_loggers(loggers: list, status: str) -> None:
+    """Each logger's run ends with genlab's status (a tracker's own words for it: an interrupted run was killed)."""
     for lg in loggers:
         if isinstance(lg, RunTensorBoardLogger):
             lg.log_session_end(status)
-        lg.finalize("success" if status == "finished" else status)
+        lg.finalize("success" if status == "finished" else "KILLED" if status == "interrupted" else status)
+        if isinstance(lg, WandbLogger) and lg._experiment is not None:
+            lg.experiment.finish(exit_code=0 if status == "finished" else 1)
 
 
 def log_final_images(trainer: pl.Trainer, model: pl.LightningModule) -> None:

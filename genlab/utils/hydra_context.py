@@ -118,3 +118,13 @@ def register_resolvers() -> None:
 
     if not OmegaConf.has_resolver("genlab_job_label"):
         OmegaConf.register_new_resolver("genlab_job_label", job_label)
+
+
+def sweep_and_job() -> tuple[str | None, str | None]:
+    """(the sweep directory's name, this job's directory name) inside ``-m``; (None, None) otherwise."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if not in_sweep():
+        return None, None
+    hydra = HydraConfig.get()
+    return Path(hydra.sweep.dir).name, Path(hydra.runtime.output_dir).name

@@ -1,6 +1,6 @@
 """Image grids while training: every model's ``image_panels()`` (or a scatter plot for 2D data).
 
-Each panel goes to every logger that can show images (TensorBoard) under ``images/<name>`` and, for the
+Each panel goes to every logger that can show images (TensorBoard, MLflow, W&B) under ``images/<name>`` and, for the
 main panel, to ``<run dir>/samples/<name>_step<step>.png`` so the latest samples can be opened directly.
 """
 
@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from genlab.config.schema import check_at_least
 from genlab.models.capabilities import Sampler
+from genlab.run.loggers import log_images
 
 
 def scatter_image(samples: Tensor, real: Tensor | None, modes: Tensor | None = None) -> Tensor:
@@ -109,10 +109,7 @@ class ImageGrids(pl.Callback):
         self._last_step = trainer.global_step
         grids = self.panels(trainer, pl_module)
         step = trainer.global_step
-        for logger in trainer.loggers:
-            if isinstance(logger, TensorBoardLogger):
-                for name, grid in grids.items():
-                    logger.experiment.add_image(f"images/{name}", grid, global_step=step)
+        log_images(trainer.loggers, grids, step)
         if self.save_png and grids:
             out = Path(trainer.default_root_dir) / "samples"
             out.mkdir(parents=True, exist_ok=True)
