@@ -20,92 +20,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from genlab.config.schema import build_typed, to_plain
-from genlab.config.spec import DataSpec
-from genlab.data import DATASETS
-from genlab.models import MODELS
-from genlab.models.optim import OptimizerConfig
 from genlab.utils.errors import CheckpointError, ConfigError
-
-MODEL_GROUPS = ("model", "dataset", "optimizer")
-
-
-@dataclass(frozen=True)
-class ModelRecord:
-    """The model part of a run: the family, its config, the dataset's and the optimizer's configs, and the data as
-    the model sees it. Everything ``genlab sample``, ``genlab eval`` and the classifier feature net rebuild from a
-    checkpoint; the run's trainer, callbacks, loggers and paths are not part of it, so a later genlab that renamed
-    a callback key still samples and evaluates older checkpoints."""
-
-    family: str
-    model: Any  # the family's typed config (GANConfig, VAEConfig, ClassifierConfig)
-    dataset: Any  # the dataset's typed config
-    optimizer: OptimizerConfig
-    data: DataSpec  # the data as the model sees it (auto keys resolved)
-
-    @property
-    def model_class(self) -> type:
-        return MODELS[self.family]
-
-    @property
-    def dataset_class(self) -> type:
-        return DATASETS[self.dataset.name]
-
-    @classmethod
-    def from_plain(cls, raw: dict[str, Any]) -> ModelRecord:
-        """Validate the model groups of a resolved config (plain containers); other groups are not read."""
-        if not isinstance(raw, dict):
-            raise ConfigError("the run config must be a mapping of groups and keys")
-        for group in MODEL_GROUPS:
-            if not isinstance(raw.get(group), dict):
-                raise ConfigError(f"config group '{group}' is missing; choose one with {group}=<name>")
-        model_raw = dict(raw["model"])
-        family = model_raw.pop("family", None)
-        model_cls = MODELS.get_checked(family)
-        model = build_typed(model_cls.config_class, model_raw, "model")
-        dataset_cls = DATASETS.get_checked(raw["dataset"].get("name"))
-        dataset = build_typed(dataset_cls.config_class, raw["dataset"], "dataset")
-        optimizer = build_typed(OptimizerConfig, raw["optimizer"], "optimizer")
-        return cls(
-            family, model, dataset, optimizer, resolve_data_spec(dataset_cls, dataset, model_cls, model)
-        )
-
-    def to_plain(self) -> dict[str, Any]:
-        return {
-            "model": {"family": self.family, **to_plain(self.model)},
-            "dataset": to_plain(self.dataset),
-            "optimizer": to_plain(self.optimizer),
-        }
-
-    def with_data_dir(self, data_dir: str) -> ModelRecord:
-        """The same record reading its dataset from ``data_dir`` (the current command's, not the stored one)."""
-        return dataclasses.replace(self, dataset=dataclasses.replace(self.dataset, data_dir=str(data_dir)))
-
-
-def resolve_data_spec(dataset_cls: type, dataset: Any, model_cls: type, model: Any) -> DataSpec:
-    """``image_size: null`` -> the native size if the network can produce it, else the smallest supported size
-    above it; ``value_range: null`` -> the range the model expects ([0, 1] when it has no preference)."""
-    native = dataset_cls.native_spec(dataset)
-    if not native.is_image:
-        model_cls.check_data(model, native)
-        return native
-    size, value_range = native.image_size, native.value_range
-    if dataset.image_size is None:
-        sizes = model_cls.supported_image_sizes(model)
-        if sizes is not None and size not in sizes:
-            above = [s for s in sorted(sizes) if s >= size]
-            if not above:
-                raise ConfigError(
-                    f"dataset {dataset.name} is {size}px but model.net={getattr(model, 'net', '?')} only produces "
-                    f"{sorted(sizes)}; set dataset.image_size to one of them"
-                )
-            size = above[0]
-    if dataset.value_range is None:
-        value_range = model_cls.expected_value_range(model) or (0.0, 1.0)
-    spec = DataSpec((native.channels, size, size), tuple(value_range), native.num_classes, native.name)
-    model_cls.check_data(model, spec)
-    return spec
-
 
 RECORD_KEY = "genlab"
 FORMAT = 2
@@ -136,7 +51,7 @@ def run_record(run) -> dict[str, Any]:
     """What every checkpoint of ``run`` carries (plain containers only)."""
     return {
         "format": FORMAT,
-        "family": run.record.family,
+        "family": run.model_family,
         "dataset": run.dataset.name,
         "config": run.to_plain(),
         "data_spec": run.data.to_dict(),
@@ -225,24 +140,27 @@ def read_error(e: Exception) -> str:
     return (lines[0][:160] if lines else "") or type(e).__name__
 
 
-def stored_model(ckpt: dict[str, Any], path: str | Path, key: str = "ckpt") -> ModelRecord:
-    """The :class:`ModelRecord` of a checkpoint, re-validated with genlab's schemas (the model part only)."""
+def stored_run(ckpt: dict[str, Any], path: str | Path, key: str = "ckpt"):
+    """The :class:`~genlab.run.config.RunConfig` of a checkpoint, re-validated with genlab's schemas."""
+    from genlab.config.spec import DataSpec
+    from genlab.run.config import RunConfig
+
     record = ckpt[RECORD_KEY]
     try:
-        model = ModelRecord.from_plain(record.get("config"))
+        run = RunConfig.from_plain(record.get("config"))
         stored_spec = DataSpec.from_dict(record.get("data_spec"))
     except (ConfigError, TypeError, ValueError, KeyError) as e:
         raise CheckpointError(
-            f"{key}={path} stores an invalid model config ({' '.join(str(e).split())}); {HINT}"
+            f"{key}={path} stores an invalid run config ({' '.join(str(e).split())}); {HINT}"
         ) from e
-    if record.get("family") != model.family or stored_spec != model.data:
+    if record.get("family") != run.model_family or stored_spec != run.data:
         raise CheckpointError(f"{key}={path} has an inconsistent run record (family or data spec); {HINT}")
-    return model
+    return run
 
 
 @dataclass
 class LoadedRun:
-    run: ModelRecord
+    run: Any  # RunConfig
     model: Any  # the family's LightningModule, in eval mode
     path: Path
     global_step: int
@@ -253,7 +171,7 @@ def load_run(path: str | Path, device: str | torch.device = "cpu", key: str = "c
     from genlab.utils.resources import check_run_fits
 
     ckpt = read_checkpoint(path, key)
-    run = stored_model(ckpt, path, key)
+    run = stored_run(ckpt, path, key)
     if "compile" in {f.name for f in dataclasses.fields(run.model)}:
         run = dataclasses.replace(
             run, model=dataclasses.replace(run.model, compile=False)

@@ -101,7 +101,7 @@ def altered(ckpt: Path, where: Path, name: str, change) -> Path:
         ),
         ("extra", lambda d: d["state_dict"].update(extra=torch.zeros(1)), "do not fit"),
         ("missing", lambda d: d["state_dict"].pop(next(iter(d["state_dict"]))), "do not fit"),
-        ("bad-config", lambda d: d["genlab"]["config"]["model"].update(latent_dim=-3), "invalid model config"),
+        ("bad-config", lambda d: d["genlab"]["config"]["model"].update(latent_dim=-3), "invalid run config"),
         ("huge", lambda d: d["genlab"]["config"]["model"].update(g_hidden=[10**9, 10**9]), "needs about"),
     ],
 )

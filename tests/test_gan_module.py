@@ -18,7 +18,6 @@ from genlab.data.loader import TensorBatches
 from genlab.models.gan import GAN, GANConfig
 from genlab.models.gan.module import pack_samples
 from genlab.run.callbacks.lifecycle import DivergenceGuard
-from genlab.run.callbacks.modes import ModeCoverage
 from genlab.utils.errors import ConfigError, TrainingDiverged
 
 REPO = Path(__file__).resolve().parents[1]
@@ -305,8 +304,6 @@ def test_switch_combinations_train_on_images(switches):
 
 
 def test_validation_reports_mode_coverage_for_2d_data():
-    """The run's one mode-coverage draw (genlab/run/callbacks/modes.py) beside the GAN's own validation losses."""
-
     class RingData(pl.LightningDataModule):
         modes = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])
         mode_std = 0.05
@@ -318,7 +315,7 @@ def test_validation_reports_mode_coverage_for_2d_data():
             return batches(POINTS, batch_size=32)
 
     model = build(GAN, POINTS, **TINY_MLP)
-    trainer = bare_trainer(2, num_sanity_val_steps=0, val_check_interval=2, callbacks=[ModeCoverage()])
+    trainer = bare_trainer(2, num_sanity_val_steps=0, val_check_interval=2)
     trainer.fit(model, datamodule=RingData())
     metrics = trainer.callback_metrics
     assert {

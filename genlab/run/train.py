@@ -24,7 +24,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import WandbLogger
 
-from genlab.checkpoint import RECORD_KEY, read_checkpoint, run_record, stored_model
+from genlab.checkpoint import read_checkpoint, run_record, stored_run
 from genlab.run.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
 from genlab.run.callbacks.checkpoint_io import AtomicCheckpointIO
 from genlab.run.callbacks.interrupt import GracefulInterrupt
@@ -35,14 +35,13 @@ from genlab.run.callbacks.lifecycle import (
     RngState,
     RunRecordWriter,
 )
-from genlab.run.callbacks.modes import ModeCoverage
 from genlab.run.callbacks.summary import ModelSummary
 from genlab.run.config import RunConfig, resolve_run
 from genlab.run.loggers import RunContext, RunTensorBoardLogger
 from genlab.run.sections import strategy_for
 from genlab.run.summary import summary_lines
 from genlab.utils.atomic import copy_atomic, write_text_atomic
-from genlab.utils.errors import CheckpointError, ConfigError, GenlabError, RunInterrupted, TrainingDiverged
+from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
 from genlab.utils.hydra_context import hydra_config_yaml, job_tag, sweep_and_job, task_overrides
 from genlab.utils.ranks import is_worker
 from genlab.utils.resources import check_run_fits
@@ -95,20 +94,6 @@ def plan_resume(run: RunConfig) -> ResumePlan | None:
         for before, new in zip(old_settings, new_settings, strict=True)
     ]
     return ResumePlan(Path(path), int(ckpt.get("global_step", 0)), changed, optimizer_settings)
-
-
-def stored_run(ckpt: dict[str, Any], path: str | Path, key: str) -> RunConfig:
-    """The whole run a checkpoint was trained with, for resuming it: its model part must load, and its trainer,
-    callbacks, loggers and paths must still be settings this genlab knows."""
-    stored_model(ckpt, path, key)
-    try:
-        return RunConfig.from_plain(ckpt[RECORD_KEY]["config"])
-    except (ConfigError, TypeError, ValueError, KeyError) as e:
-        reason = " ".join(str(e).split())
-        raise CheckpointError(
-            f"{key}={path} was trained with settings this genlab cannot restore ({reason}); it still samples and "
-            f"evaluates (genlab sample ckpt={path}), but cannot be resumed: start a new run"
-        ) from e
 
 
 def compare_runs(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
@@ -243,7 +228,7 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     None if the config names none), ``run_dir`` and ``status``.
     """
     run = resolve_run(cfg)
-    check_run_fits(run.record)
+    check_run_fits(run)
     resume = plan_resume(run)
     run_dir = Path(run.paths.run_dir)
     if is_worker(run.trainer.world_size()):  # torchrun/srun/ddp rank > 0: rank 0 owns the run directory
@@ -306,14 +291,7 @@ def fit(run: RunConfig, run_dir: Path, resume: ResumePlan | None, extra: list[pl
     loggers = build_loggers(run, resume)
     interrupt = GracefulInterrupt()
     guard = DivergenceGuard()
-    lifecycle = [
-        ModeCoverage(),
-        RngState(),
-        guard,
-        RunRecordWriter(run_record(run)),
-        FlushLoggers(),
-        interrupt,
-    ]
+    lifecycle = [RngState(), guard, RunRecordWriter(run_record(run)), FlushLoggers(), interrupt]
     if resume is not None and any(resume.optimizer_settings):
         lifecycle.append(ApplyResumeSettings(resume.optimizer_settings))
     trainer = build_trainer(run, loggers, [*build_callbacks(run), *lifecycle, *extra])

@@ -51,12 +51,12 @@ def parameter_count(build) -> int | None:
 
 
 def check_run_fits(run) -> None:
-    """The model (weights, gradients, optimizer state) and the in-memory dataset of a run's model record must fit."""
+    """The model (weights, gradients, optimizer state) and the in-memory dataset of a run must fit."""
     count = parameter_count(lambda: run.model_class(run.model, run.data, run.optimizer))
     if count is not None:
         require_memory(
             count * 4 * TRAINING_COPIES,
-            f"model={run.family} as configured ({count:,} parameters)",
+            f"model={run.model_family} as configured ({count:,} parameters)",
             "make the networks smaller (e.g. model widths or hidden sizes)",
         )
     data_bytes = run.dataset_class.memory_bytes(run.dataset, run.data)

@@ -35,8 +35,8 @@ from genlab.health.detectors import (
 )
 from genlab.health.diversity import diversity_ratio, feature_space, mean_pairwise_distance
 from genlab.health.record import Verdict, health_record, write_health
+from genlab.metrics.modes import mode_stats
 from genlab.models.capabilities import HealthSignals, Sampler
-from genlab.run.callbacks.modes import KEYS as MODE_KEYS
 from genlab.utils.errors import TrainingDiverged
 
 log = logging.getLogger("genlab")
@@ -232,9 +232,14 @@ class HealthMonitor(pl.Callback):
             real = pl_module.to_unit(real) if pl_module.spec.is_image else real
             self._real_spread = mean_pairwise_distance(feature_space(real))
         signals = {"diversity": diversity_ratio(samples, self._real_spread or 0.0)}
-        logged = trainer.callback_metrics  # this round's mode coverage, measured once by ModeCoverage
-        if all(f"val/{key}" in logged for key in MODE_KEYS):
-            signals.update({key: float(logged[f"val/{key}"]) for key in MODE_KEYS})
+        modes, std = getattr(dm, "modes", None), getattr(dm, "mode_std", None)
+        if modes is not None and std is not None and not pl_module.spec.is_image:
+            stats = mode_stats(samples, modes, float(std))
+            signals.update(
+                modes_covered=float(stats["modes_covered"]),
+                num_modes=float(stats["num_modes"]),
+                hq_fraction=stats["hq_fraction"],
+            )
         return signals
 
     def observe(self, trainer: pl.Trainer, cadence: str, signals: dict[str, Any]) -> None:
