@@ -30,6 +30,7 @@ from genlab.config.schema import check_at_least, check_choice, require, set_fiel
 from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
 from genlab.utils.errors import ConfigError
+from genlab.utils.progress import byte_size
 
 log = logging.getLogger(__name__)
 
@@ -313,9 +314,9 @@ class InMemoryDataModule(GenDataModule):
             fits = data.nbytes <= ON_DEVICE_FRACTION * free
             if not fits:
                 log.info(
-                    "dataset %s (%.0f MB) stays on cpu: too large for the device",
+                    "dataset %s (%s) stays on cpu: too large for the device",
                     self.config.name,
-                    data.nbytes / 2**20,
+                    byte_size(data.nbytes),
                 )
             return device if fits else torch.device("cpu")
         return torch.device("cpu")
