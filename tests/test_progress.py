@@ -81,7 +81,9 @@ def test_first_line_after_n_units_then_by_time_and_the_last_unit_always():
 
 def test_resumed_progress_rates_only_the_work_since_the_start():
     clock, lines = Clock(), []
-    progress = Progress(lines.append, "validation", None, "batches", clock=clock, every=30, first=30, done=500)
+    progress = Progress(
+        lines.append, "validation", None, "batches", clock=clock, every=30, first=30, done=500
+    )
     clock.now = 30
     progress.reach(1100)
     assert lines == ["validation: 1100 batches, 20 batches/s, 30s elapsed"]

@@ -110,11 +110,3 @@ def short_value(value: object) -> str:
     if isinstance(value, list | tuple):
         return "-".join(short_value(v) for v in value)
     return str(value)
-
-
-def register_resolvers() -> None:
-    """``${genlab_job_label:}`` for ``hydra.sweep.subdir``."""
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("genlab_job_label"):
-        OmegaConf.register_new_resolver("genlab_job_label", job_label)

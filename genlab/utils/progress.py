@@ -119,7 +119,11 @@ class Progress:
             return True
         if self.final and self.total and self.done >= self.total:
             return True
-        return self.lines == 0 and self.first_count is not None and self.done - self.start_count >= self.first_count
+        return (
+            self.lines == 0
+            and self.first_count is not None
+            and self.done - self.start_count >= self.first_count
+        )
 
     def _maybe_emit(self, detail: Callable[[], str] | None = None) -> None:
         with self._lock:

@@ -29,7 +29,9 @@ def require_memory(nbytes: int, what: str, fix: str) -> None:
     """ConfigError when ``nbytes`` would not fit in the memory available now."""
     free = available_memory()
     if nbytes > free:
-        raise ConfigError(f"{what} needs about {byte_size(nbytes)}, more than the {byte_size(free)} available; {fix}")
+        raise ConfigError(
+            f"{what} needs about {byte_size(nbytes)}, more than the {byte_size(free)} available; {fix}"
+        )
 
 
 def parameter_count(build) -> int | None:
