@@ -19,12 +19,12 @@ import hydra
 from omegaconf import DictConfig
 
 from genlab import __version__
-from genlab.commands.help import register_resolver
+from genlab.commands.help import register_resolvers
 from genlab.commands.replay import expand_resume
 from genlab.config.schema import closest
 from genlab.run.sections import store_trainer_schema
 from genlab.utils.errors import GenlabError, RunInterrupted, UserError
-from genlab.utils.hydra_context import in_sweep, register_resolvers
+from genlab.utils.hydra_context import in_sweep
 from genlab.utils.quiet import quiet
 
 log = logging.getLogger("genlab")
@@ -233,11 +233,11 @@ def check_output_paths(args: list[str]) -> None:
 def check_arguments(command: str, args: list[str]) -> None:
     """Hydra's own argument parser, its usage errors (an unknown --flag, an override after a flag and its
     value) as one line instead of a usage block."""
-    from hydra._internal.utils import get_args_parser  # the parser hydra.main uses
+    from genlab.utils.compat import hydra_args_parser
 
     if any(a in ("-h", "--help", "--hydra-help", "--version") for a in args):
         return
-    parser = get_args_parser()
+    parser = hydra_args_parser()
 
     def error(message: str) -> None:
         raise UserError(f"{message}; usage: genlab {command} [--cfg job] [-m] key=value ... (flags first)")
@@ -299,7 +299,6 @@ def dispatch(argv: list[str]) -> int:
         argv = ["train", *argv]
     command, args = argv[0], argv[1:]
     quiet()
-    register_resolver()  # ${genlab_keys:...} in the --help templates
     store_trainer_schema()
     if command not in COMMANDS and command not in PLAIN_COMMANDS:
         known = ", ".join([*COMMANDS, *PLAIN_COMMANDS])

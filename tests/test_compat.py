@@ -1,5 +1,6 @@
-"""The private Lightning/PyTorch details in genlab/compat.py still hold in the installed versions."""
+"""The private Lightning/Hydra/PyTorch details in genlab/utils/compat.py still hold in the installed versions."""
 
+import importlib
 import inspect
 
 import pytorch_lightning as pl
@@ -9,7 +10,15 @@ from torch.utils.data import DataLoader, TensorDataset
 from trainers import bare_trainer
 
 from genlab.run.callbacks.checkpoint_io import AtomicCheckpointIO
-from genlab.utils.compat import SPAWN_RESULTS_NAME, logs_kept_this_step, set_last_lr, summary_file_writer
+from genlab.utils.compat import (
+    SPAWN_RESULTS_NAME,
+    exclude_from_global_step,
+    hydra_args_parser,
+    logs_kept_this_step,
+    save_last_checkpoint,
+    set_last_lr,
+    summary_file_writer,
+)
 
 
 def test_spawn_launcher_passes_weights_back_in_a_file_of_that_name_through_checkpoint_io():
@@ -85,3 +94,59 @@ def test_event_accumulator_reads_through_the_loader_it_is_given(tmp_path):
     assert set_event_loader(acc, Watcher())
     acc.Reload()
     assert [(e.step, e.value) for e in acc.Scalars("val/x")] == [(7, 0.5)]
+
+
+class TwoOptimizers(pl.LightningModule):
+    """Manual optimization stepping two optimizers per batch, the second kept out of the step count."""
+
+    def __init__(self, exclude: bool) -> None:
+        super().__init__()
+        self.automatic_optimization = False
+        self.a, self.b = torch.nn.Linear(2, 1), torch.nn.Linear(2, 1)
+        self.exclude = exclude
+        self.batches = 0
+
+    def training_step(self, batch, batch_idx):
+        self.batches += 1
+        opt_a, opt_b = self.optimizers()
+        if self.exclude:
+            exclude_from_global_step(opt_b)
+        for net, opt in ((self.b, opt_b), (self.a, opt_a)):
+            opt.zero_grad()
+            self.manual_backward(net(batch[0]).pow(2).mean())
+            opt.step()
+
+    def configure_optimizers(self):
+        return [torch.optim.SGD(self.a.parameters(), lr=0.01), torch.optim.SGD(self.b.parameters(), lr=0.01)]
+
+    def train_dataloader(self):
+        return DataLoader(TensorDataset(torch.randn(64, 2)), batch_size=4)
+
+
+def test_exclude_from_global_step_counts_only_the_other_optimizer():
+    counted, excluded = TwoOptimizers(exclude=False), TwoOptimizers(exclude=True)
+    bare_trainer(6).fit(counted)
+    bare_trainer(6).fit(excluded)
+    assert counted.batches == 3  # both optimizers' steps counted: 6 steps in 3 batches
+    assert excluded.batches == 6  # one counted step per batch
+
+
+def test_save_last_checkpoint_writes_the_current_step_once(tmp_path):
+    checkpoint = pl.callbacks.ModelCheckpoint(dirpath=tmp_path, save_last=True, every_n_train_steps=4)
+    trainer = bare_trainer(6, enable_checkpointing=True, callbacks=[checkpoint])
+    trainer.fit(RecordsKeptSteps())
+    last = tmp_path / "last.ckpt"
+    assert torch.load(last, weights_only=False)["global_step"] == 4  # the last interval save
+    assert save_last_checkpoint(checkpoint, trainer)
+    assert torch.load(last, weights_only=False)["global_step"] == 6
+    assert checkpoint.last_model_path == str(last)
+    assert not save_last_checkpoint(checkpoint, trainer)  # already holds this step
+
+
+def test_hydra_args_parser_is_the_one_hydra_main_reads_the_command_line_with():
+    hydra_main = importlib.import_module("hydra.main")
+    assert "get_args_parser()" in inspect.getsource(hydra_main)
+    args = ["-m", "--cfg", "job", "model=vae"]
+    parsed = hydra_args_parser().parse_args(args)
+    assert vars(parsed) == vars(hydra_main.get_args_parser().parse_args(args))
+    assert parsed.multirun and parsed.cfg == "job" and parsed.overrides == ["model=vae"]

@@ -15,7 +15,7 @@ from trainers import bare_trainer
 
 from genlab.config.schema import build_typed
 from genlab.data import DATASETS, cache
-from genlab.data.datamodule import ToValueRange, canonical_split, split_seed
+from genlab.data.datamodule import DEFAULT_VALUE_RANGE, ToValueRange, canonical_split, split_seed
 from genlab.data.synthetic import GaussianMixtureDataModule, ShapesDataModule
 from genlab.utils.errors import ConfigError
 
@@ -68,7 +68,11 @@ def test_spec_right_after_construction(path, tmp_path):
         assert spec.shape == (2,) and spec.value_range is None and dm.modes is not None
     else:
         native = type(dm).native_image_size(dm.config)
-        assert spec.shape[1:] == (native, native) and spec.value_range == (-1.0, 1.0) and dm.modes is None
+        assert (
+            spec.shape[1:] == (native, native)
+            and spec.value_range == DEFAULT_VALUE_RANGE
+            and dm.modes is None
+        )
     assert list(tmp_path.iterdir()) == []  # nothing is read or written before prepare_data/setup
 
 
@@ -138,7 +142,8 @@ def test_ddp_ranks_get_disjoint_shards_of_the_global_batch():
 
 def test_global_batch_not_divisible_by_world_size():
     with pytest.raises(
-        ConfigError, match=r"dataset.batch_size=100 is global and must divide evenly over the 3 devices.*102"
+        ConfigError,
+        match=r"dataset.batch_size=100 is global and must divide evenly over the 3 processes.*102",
     ):
         attach(ring(), 0, 3)
 

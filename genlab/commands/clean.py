@@ -19,6 +19,7 @@ from datetime import datetime
 from pathlib import Path
 
 from genlab.utils.errors import GenlabError
+from genlab.utils.progress import byte_size, duration
 from genlab.utils.rundir import STATUSES, RunDirLocked, RunLock, lock_holder, read_status
 
 # what marks a directory as a genlab run (any one of them)
@@ -96,23 +97,6 @@ def select(runs: list[Run], statuses: set[str], older_than_days: float | None, n
             continue
         chosen.append(run)
     return chosen
-
-
-def human_size(n: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n:.1f} TB"
-
-
-def human_age(seconds: float) -> str:
-    seconds = max(seconds, 0.0)
-    if seconds < 3600:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 86400:
-        return f"{seconds / 3600:.0f} h"
-    return f"{seconds / 86400:.0f} d"
 
 
 def delete(run: Run, root: Path) -> bool:
@@ -209,7 +193,7 @@ def clean(args: list[str], now: float | None = None) -> int:
     now = time.time() if now is None else now
     runs = find_runs(root)
     chosen = select(runs, ns.statuses, ns.older_than, now)
-    print(f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}/ ({human_size(sum(r.size for r in runs))})")
+    print(f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}/ ({byte_size(sum(r.size for r in runs))})")
     if runs:
         width = max(len(str(r.path)) for r in runs)
         print(f"  {'action':<7} {'status':<11} {'size':>9} {'age':>7}  run")
@@ -220,10 +204,10 @@ def clean(args: list[str], now: float | None = None) -> int:
             if run.in_use:
                 note = f"  (in use by pid {run.holder.get('pid', '?')})"
             print(
-                f"  {action:<7} {run.status:<11} {human_size(run.size):>9} {human_age(now - run.updated):>7}  "
+                f"  {action:<7} {run.status:<11} {byte_size(run.size):>9} {duration(now - run.updated):>7}  "
                 f"{str(run.path):<{width}}{note}".rstrip()
             )
-    freed = human_size(sum(r.size for r in chosen))
+    freed = byte_size(sum(r.size for r in chosen))
     if not ns.yes:
         if chosen:
             print(
@@ -238,7 +222,7 @@ def clean(args: list[str], now: float | None = None) -> int:
         if run not in deleted:
             print(f"kept {run.path}: a process started using it", file=sys.stderr)
     print(
-        f"deleted {len(deleted)} run{'s' * (len(deleted) != 1)} ({human_size(sum(r.size for r in deleted))})"
+        f"deleted {len(deleted)} run{'s' * (len(deleted) != 1)} ({byte_size(sum(r.size for r in deleted))})"
     )
     return 0
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from hydra import compose, initialize_config_dir
 from omegaconf import DictConfig, open_dict
 
-from genlab.commands.help import register_resolver
+from genlab.commands.help import register_resolvers
 from genlab.run.sections import store_trainer_schema
 
 CONFIG_DIR = Path(__file__).resolve().parents[1] / "configs"
@@ -20,7 +20,7 @@ def compose_config(
     return_hydra: bool = False,
 ) -> DictConfig:
     """The config ``genlab <name> <overrides>`` would run; ``run_dir`` stands in for Hydra's output dir."""
-    register_resolver()
+    register_resolvers()
     store_trainer_schema()
     with initialize_config_dir(version_base="1.3", config_dir=str(CONFIG_DIR), job_name=name):
         cfg = compose(config_name=name, overrides=list(overrides or []), return_hydra_config=return_hydra)

@@ -21,8 +21,10 @@ from typing import Any
 from omegaconf import OmegaConf
 
 from genlab.config.schema import field_name
+from genlab.utils.hydra_context import job_label
 
 RESOLVER = "genlab_keys"
+JOB_LABEL_RESOLVER = "genlab_job_label"
 MAX_VALUE = 32  # characters of a value shown before it is cut
 
 
@@ -194,9 +196,12 @@ def key_table(command: str, root: Any) -> str:
     return format_rows(key_rows(command, cfg)).replace("$", "$$")
 
 
-def register_resolver() -> None:
-    """``${genlab_keys:<command>}`` in the help templates (idempotent)."""
+def register_resolvers() -> None:
+    """genlab's OmegaConf resolvers (idempotent): ``${genlab_keys:<command>}`` in the help templates and
+    ``${genlab_job_label:}`` in ``hydra.sweep.subdir``."""
     if not OmegaConf.has_resolver(RESOLVER):
         OmegaConf.register_new_resolver(
             RESOLVER, lambda command, *, _root_: key_table(str(command), _root_), use_cache=False
         )
+    if not OmegaConf.has_resolver(JOB_LABEL_RESOLVER):
+        OmegaConf.register_new_resolver(JOB_LABEL_RESOLVER, job_label)

@@ -30,11 +30,13 @@ from genlab.config.schema import check_at_least, check_choice, require, set_fiel
 from genlab.config.spec import DataSpec
 from genlab.data.loader import TensorBatches
 from genlab.utils.errors import ConfigError
+from genlab.utils.progress import byte_size
 
 log = logging.getLogger(__name__)
 
 SPLITS = ("train", "test")
-DEFAULT_IMAGE_RANGE = (-1.0, 1.0)
+# the range of image values when neither dataset.value_range nor the model asks for one
+DEFAULT_VALUE_RANGE = (0.0, 1.0)
 ON_DEVICE_FRACTION = 0.25  # on_device=auto: the dataset may take at most this share of free device memory
 
 
@@ -104,12 +106,24 @@ class ImageDataConfig(DataConfig):
             set_field(self, "value_range", vr)
 
 
+def per_process_batch(batch_size: int, world: int) -> int:
+    """Each of ``world`` processes' share of the global ``dataset.batch_size``; ConfigError unless it splits
+    evenly."""
+    if batch_size % world:
+        raise ConfigError(
+            f"dataset.batch_size={batch_size} is global and must divide evenly over the {world} processes "
+            f"(trainer.devices x trainer.num_nodes); use a multiple of {world}, e.g. "
+            f"dataset.batch_size={(batch_size // world + 1) * world}"
+        )
+    return batch_size // world
+
+
 # ---- the uint8 -> value range transform (one op per batch) --------------------------------------
 class ToValueRange:
     """uint8 images in [0, 255] -> float in [lo, hi]; float data passes through unchanged."""
 
     def __init__(self, value_range: tuple[float, float] | None) -> None:
-        self.lo, self.hi = value_range if value_range is not None else (0.0, 1.0)
+        self.lo, self.hi = value_range if value_range is not None else DEFAULT_VALUE_RANGE
         self.scale = (self.hi - self.lo) / 255.0
 
     def __call__(self, x: Tensor) -> Tensor:
@@ -198,7 +212,7 @@ class GenDataModule(pl.LightningDataModule):
         """The data as configured, with the dataset's own defaults for what is left on auto."""
         size = config.image_size or cls.native_image_size(config)
         channels = config.channels or cls.native_channels(config)
-        vr = tuple(config.value_range) if config.value_range is not None else DEFAULT_IMAGE_RANGE
+        vr = tuple(config.value_range) if config.value_range is not None else DEFAULT_VALUE_RANGE
         return DataSpec((channels, size, size), vr, cls.class_count(config), config.name)
 
     @property
@@ -231,13 +245,7 @@ class GenDataModule(pl.LightningDataModule):
         self.local_batch_size()  # fail early on a global batch that does not split evenly
 
     def local_batch_size(self) -> int:
-        bs, world = self.config.batch_size, self.world_size
-        if bs % world:
-            raise ConfigError(
-                f"dataset.batch_size={bs} is global and must divide evenly over the {world} devices; "
-                f"use a multiple of {world}, e.g. dataset.batch_size={(bs // world + 1) * world}"
-            )
-        return bs // world
+        return per_process_batch(self.config.batch_size, self.world_size)
 
     def real_samples(self, n: int, split: str = "test", generator: torch.Generator | None = None) -> Tensor:
         """``n`` real samples in data space (the value range), as a CPU tensor."""
@@ -313,9 +321,9 @@ class InMemoryDataModule(GenDataModule):
             fits = data.nbytes <= ON_DEVICE_FRACTION * free
             if not fits:
                 log.info(
-                    "dataset %s (%.0f MB) stays on cpu: too large for the device",
+                    "dataset %s (%s) stays on cpu: too large for the device",
                     self.config.name,
-                    data.nbytes / 2**20,
+                    byte_size(data.nbytes),
                 )
             return device if fits else torch.device("cpu")
         return torch.device("cpu")

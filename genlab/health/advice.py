@@ -16,8 +16,7 @@ def advice(detector: str, family: str, model: Any, optimizer: Any) -> str:
     lr = optimizer.lr
     lower_lr = f"optimizer.lr={fmt(lr / 10)} (now {fmt(lr)})"
     if family == "gan":
-        lr_g = model.lr_g if model.lr_g is not None else lr
-        lr_d = model.lr_d if model.lr_d is not None else lr
+        lr_g, lr_d = model.learning_rates(optimizer)
         # D too strong: bring its rate down to G's (or below when they are equal)
         slower_d = f"model.lr_d={fmt(lr_g if lr_d > lr_g else lr_d / 4)} (now {fmt(lr_d)})"
         # G chasing D's favourite region: bring G's rate down to D's (or below when they are equal)

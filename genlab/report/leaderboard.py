@@ -18,6 +18,7 @@ from typing import Any
 from genlab.report.runs import Run, config_value, finite, health_summary
 from genlab.report.scalars import Curves
 from genlab.utils.errors import GenlabError
+from genlab.utils.progress import duration
 
 MODES = ("min", "max")
 # genlab's metric names (the last part of the logged key) -> the better direction
@@ -201,14 +202,8 @@ def fmt(value: Any) -> str:
 
 
 def fmt_time(seconds: float | None) -> str:
-    if seconds is None:
-        return ""
-    seconds = int(round(seconds))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
+    """A wall time in genlab's duration format; "" when not recorded."""
+    return "" if seconds is None else duration(seconds)
 
 
 def to_csv(board: Leaderboard) -> str:

@@ -18,6 +18,7 @@ from typing import Any
 from genlab.config.schema import build_typed, to_plain
 from genlab.config.spec import DataSpec
 from genlab.data import DATASETS
+from genlab.data.datamodule import per_process_batch
 from genlab.models import MODELS
 from genlab.models.optim import OptimizerConfig
 from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig, strategy_for
@@ -143,7 +144,7 @@ def resolve_data_spec(dataset_cls: type, dataset: Any, model_cls: type, model: A
                 )
             size = above[0]
     if dataset.value_range is None:
-        value_range = model_cls.expected_value_range(model) or (0.0, 1.0)
+        value_range = model_cls.expected_value_range(model) or native.value_range  # the dataset's default
     spec = DataSpec((native.channels, size, size), tuple(value_range), native.num_classes, native.name)
     model_cls.check_data(model, spec)
     return spec
@@ -152,13 +153,8 @@ def resolve_data_spec(dataset_cls: type, dataset: Any, model_cls: type, model: A
 def check_run(run: RunConfig) -> None:
     """Checks across groups, before anything is built or any process spawns."""
     world = run.trainer.world_size()
-    if world and world > 1 and run.dataset.batch_size % world:
-        bs = run.dataset.batch_size
-        raise ConfigError(
-            f"dataset.batch_size={bs} is global and must divide evenly over the {world} processes "
-            f"(trainer.devices x trainer.num_nodes); use a multiple of {world}, e.g. "
-            f"dataset.batch_size={(bs // world + 1) * world}"
-        )
+    if world:
+        per_process_batch(run.dataset.batch_size, world)
     strategy_for(run.trainer, run.model_class.ddp_unused_parameters)
     run.model_class.check_training(run.model, run.dataset.batch_size // (world or 1), run.trainer)
     sizes = run.dataset_class.split_sizes(run.dataset)

@@ -157,7 +157,9 @@ class WandbBase(LoggerConfig):
         args["project"] = args["project"] or "genlab"
         args["group"] = context.sweep
         args["name"] = args["name"] or context.job or context.run_dir.name
-        tags = [f"{k}={v}" for k, v in context.tags.items() if k != "genlab.run_dir"]  # W&B: 64 characters a tag
+        tags = [
+            f"{k}={v}" for k, v in context.tags.items() if k != "genlab.run_dir"
+        ]  # W&B: 64 characters a tag
         return {**args, "tags": sorted(tag[:64] for tag in tags)}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from genlab.run.callbacks.progress import duration
+from genlab.utils.progress import duration
 
 MAX_METRICS = 8
 

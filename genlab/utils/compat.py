@@ -1,4 +1,4 @@
-"""The private details of Lightning and PyTorch that genlab depends on, in one place (tests/test_compat.py
+"""The private details of Lightning, Hydra and PyTorch that genlab depends on, in one place (tests/test_compat.py
 fails when one of them changes)."""
 
 from __future__ import annotations
@@ -34,3 +34,31 @@ def set_event_loader(accumulator: Any, watcher: Any) -> bool:
         return False
     accumulator._generator = watcher
     return True
+
+
+def exclude_from_global_step(optimizer: Any) -> Any:
+    """Keep this ``LightningOptimizer``'s steps out of ``trainer.global_step`` for the current training step.
+
+    Under manual optimization Lightning counts every ``LightningOptimizer.step`` through these two hooks,
+    which its loop re-installs before each ``training_step`` (Lightning #17958)."""
+    from pytorch_lightning.core.optimizer import do_nothing_closure
+
+    optimizer._on_before_step = do_nothing_closure
+    optimizer._on_after_step = do_nothing_closure
+    return optimizer
+
+
+def save_last_checkpoint(checkpoint: Any, trainer: Any) -> bool:
+    """Write ``ModelCheckpoint``'s last checkpoint through its own saving path (its name, its link or copy,
+    its bookkeeping) unless it already holds this global step. Whether it wrote one."""
+    if checkpoint._last_global_step_saved == trainer.global_step:
+        return False
+    checkpoint._save_last_checkpoint(trainer, checkpoint._monitor_candidates(trainer))
+    return True
+
+
+def hydra_args_parser() -> Any:
+    """The argparse parser ``hydra.main`` reads the command line with (``-m``, ``--cfg``, overrides ...)."""
+    from hydra._internal.utils import get_args_parser
+
+    return get_args_parser()

@@ -112,14 +112,6 @@ def short_value(value: object) -> str:
     return str(value)
 
 
-def register_resolvers() -> None:
-    """``${genlab_job_label:}`` for ``hydra.sweep.subdir``."""
-    from omegaconf import OmegaConf
-
-    if not OmegaConf.has_resolver("genlab_job_label"):
-        OmegaConf.register_new_resolver("genlab_job_label", job_label)
-
-
 def sweep_and_job() -> tuple[str | None, str | None]:
     """(the sweep directory's name, this job's directory name) inside ``-m``; (None, None) otherwise."""
     from hydra.core.hydra_config import HydraConfig

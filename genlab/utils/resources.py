@@ -7,6 +7,7 @@ import os
 import torch
 
 from genlab.utils.errors import ConfigError
+from genlab.utils.progress import byte_size
 
 # optimizer training keeps weights, gradients and two Adam moments: about four copies of the parameters
 TRAINING_COPIES = 4
@@ -24,19 +25,13 @@ def available_memory() -> int:
     return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
 
 
-def human(nbytes: float) -> str:
-    for unit in ("B", "KB", "MB", "GB", "TB", "PB"):
-        if nbytes < 1024 or unit == "PB":
-            return f"{nbytes:.1f} {unit}"
-        nbytes /= 1024
-    return f"{nbytes:.1f} PB"
-
-
 def require_memory(nbytes: int, what: str, fix: str) -> None:
     """ConfigError when ``nbytes`` would not fit in the memory available now."""
     free = available_memory()
     if nbytes > free:
-        raise ConfigError(f"{what} needs about {human(nbytes)}, more than the {human(free)} available; {fix}")
+        raise ConfigError(
+            f"{what} needs about {byte_size(nbytes)}, more than the {byte_size(free)} available; {fix}"
+        )
 
 
 def parameter_count(build) -> int | None:

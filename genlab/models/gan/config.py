@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar
 
 from genlab.config.schema import check_at_least, check_choice, check_positive, require
+from genlab.models.optim import OptimizerConfig
 
 NETS = ("dcgan", "resnet", "mlp")
 LOSS_NAMES = ("ns", "hinge", "wgan")
@@ -110,6 +111,13 @@ class GANConfig:
             not (self.conditional and self.pack > 1),
             f"model.pack={self.pack} cannot be combined with model.conditional=true: the projection "
             "discriminator scores one labelled sample at a time; set model.pack=1",
+        )
+
+    def learning_rates(self, optimizer: OptimizerConfig) -> tuple[float, float]:
+        """G's and D's learning rates: ``lr_g`` / ``lr_d`` (TTUR), each ``optimizer.lr`` when null."""
+        return (
+            optimizer.lr if self.lr_g is None else self.lr_g,
+            optimizer.lr if self.lr_d is None else self.lr_d,
         )
 
     @property

@@ -39,7 +39,6 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
-from pytorch_lightning.core.optimizer import LightningOptimizer, do_nothing_closure
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
@@ -52,6 +51,7 @@ from genlab.models.gan.diffaugment import diff_augment
 from genlab.models.gan.losses import LOSSES, gradient_penalty, r1_penalty
 from genlab.models.gan.nets import build_discriminator, build_generator
 from genlab.models.optim import OptimizerConfig, build_optimizer, build_scheduler
+from genlab.utils.compat import exclude_from_global_step
 from genlab.utils.errors import ConfigError
 
 MODE_EVAL_SAMPLES = 2500  # samples drawn for val/modes_covered and val/hq_fraction (2D data)
@@ -71,17 +71,6 @@ def pack_samples(x: Tensor, pack: int) -> Tensor:
             f"a batch of {x.size(0)} samples cannot be packed by model.pack={pack}; use a larger batch"
         )
     return x[: groups * pack].reshape(groups, pack * x.size(1), *x.shape[2:])
-
-
-def uncounted(optimizer: LightningOptimizer) -> LightningOptimizer:
-    """Keep this optimizer's steps out of ``trainer.global_step`` for the current training step.
-
-    Under manual optimization Lightning counts every ``LightningOptimizer.step`` via these two hooks,
-    which its loop re-installs before each ``training_step`` (Lightning #17958).
-    """
-    optimizer._on_before_step = do_nothing_closure
-    optimizer._on_after_step = do_nothing_closure
-    return optimizer
 
 
 def ema_average(decay: float, averaged: Tensor, current: Tensor, num_averaged: Tensor) -> Tensor:
@@ -195,8 +184,9 @@ class GAN(GenerativeModule, HealthSignals):
 
     # ---- optimizers --------------------------------------------------------------------------
     def configure_optimizers(self):
-        opt_g = build_optimizer(self.generator.parameters(), self.optim_config, lr=self.config.lr_g)
-        opt_d = build_optimizer(self.discriminator.parameters(), self.optim_config, lr=self.config.lr_d)
+        lr_g, lr_d = self.config.learning_rates(self.optim_config)
+        opt_g = build_optimizer(self.generator.parameters(), self.optim_config, lr=lr_g)
+        opt_d = build_optimizer(self.discriminator.parameters(), self.optim_config, lr=lr_d)
         total_steps = (
             self.trainer.max_steps if self.trainer.max_steps > 0 else self.trainer.estimated_stepping_batches
         )
@@ -207,7 +197,7 @@ class GAN(GenerativeModule, HealthSignals):
 
     @classmethod
     def optimizer_settings(cls, config: GANConfig, optimizer: OptimizerConfig) -> list[dict[str, Any]]:
-        return [optimizer.hyperparameters(config.lr_g), optimizer.hyperparameters(config.lr_d)]
+        return [optimizer.hyperparameters(lr) for lr in config.learning_rates(optimizer)]
 
     def on_before_optimizer_step(self, optimizer) -> None:
         """Clip (when enabled) the gradient norm of the network this optimizer updates; measure it only on the
@@ -289,7 +279,7 @@ class GAN(GenerativeModule, HealthSignals):
         real, labels = batch
         labels = self.batch_labels(labels)
         opt_g, opt_d = self.optimizers()
-        uncounted(opt_d)  # trainer.global_step counts G updates only
+        exclude_from_global_step(opt_d)  # trainer.global_step counts G updates only
         logging = self.is_logging_step()
 
         with self.toggled_optimizer(opt_d):

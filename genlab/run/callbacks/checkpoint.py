@@ -19,6 +19,7 @@ from typing import Any
 from pytorch_lightning.callbacks import ModelCheckpoint
 
 from genlab.config.schema import check_at_least, check_choice, require
+from genlab.utils.compat import save_last_checkpoint
 
 PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
@@ -71,8 +72,8 @@ class Checkpoint(ModelCheckpoint):
         )
 
     def on_train_end(self, trainer, pl_module) -> None:
-        if self.save_last and self._last_global_step_saved != trainer.global_step and not trainer.interrupted:
-            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+        if self.save_last and not trainer.interrupted:
+            save_last_checkpoint(self, trainer)
 
     def state_dict(self) -> dict[str, Any]:
         state = super().state_dict()

@@ -5,12 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from pytorch_lightning.callbacks import TQDMProgressBar
 
 from genlab.config.schema import check_at_least, check_positive
 from genlab.utils.hydra_context import in_sweep, job_tag
+from genlab.utils.progress import Progress, duration
 
 log = logging.getLogger("genlab")
 
@@ -32,66 +34,17 @@ class ProgressConfig:
         check_positive("callbacks.progress.line_every_s", self.line_every_s, 30)
 
 
-def duration(seconds: float) -> str:
-    """``42s``, ``3m05s``, ``1h02m``."""
-    seconds = max(0, int(round(seconds)))
-    if seconds < 60:
-        return f"{seconds}s"
-    if seconds < 3600:
-        return f"{seconds // 60}m{seconds % 60:02d}s"
-    return f"{seconds // 3600}h{seconds % 3600 // 60:02d}m"
-
-
-class ProgressLines:
-    """When to print a progress line, and what it says: count, rate, time left (no terminal needed).
-
-    The first line comes after ``first_line_at`` units (so the rate shows early), then one every
-    ``line_every_s`` seconds; ``first_line_at=None`` waits ``line_every_s`` for the first line too.
-    """
-
-    def __init__(
-        self, first_line_at: int | None, line_every_s: float, unit: str = "steps", clock=time.monotonic
-    ) -> None:
-        self.first_line_at = first_line_at
-        self.line_every_s = line_every_s
-        self.unit = unit
-        self.clock = clock
-        self.start(0)
-
-    def start(self, count: int) -> None:
-        self.start_count, self.start_time, self.printed_first = count, self.clock(), False
-        self.last_time = self.start_time
-
-    def due(self, count: int, total: int) -> bool:
-        if count >= total > 0:
-            return True
-        if not self.printed_first and self.first_line_at is not None:
-            return count - self.start_count >= self.first_line_at
-        return self.clock() - self.last_time >= self.line_every_s
-
-    def line(self, count: int, total: int) -> str:
-        now = self.clock()
-        self.printed_first, self.last_time = True, now
-        elapsed = now - self.start_time
-        rate = (count - self.start_count) / elapsed if elapsed > 0 else 0.0
-        text = f"{count}/{total}" if total > 0 else f"{count}"
-        if rate > 0:
-            text += f" | {rate:.3g} {self.unit}/s | {duration(elapsed)} elapsed"
-            if total > count:
-                text += f", {duration((total - count) / rate)} left"
-        return text
-
-
 class ProgressBar(TQDMProgressBar):
     """A terminal gets Lightning's bar; logs and sweeps get timed lines (with the job id in sweeps)."""
 
     config_class = ProgressConfig
 
-    def __init__(self, config: ProgressConfig) -> None:
+    def __init__(self, config: ProgressConfig, clock: Callable[[], float] = time.monotonic) -> None:
         quiet = in_sweep() or not sys.stderr.isatty()
         super().__init__(refresh_rate=0 if quiet else config.refresh_rate)
-        self.steps = ProgressLines(config.first_line_step, config.line_every_s, "steps")
-        self.batches = ProgressLines(None, config.line_every_s, "batches")
+        self.config, self.clock = config, clock
+        self.steps: Progress | None = None
+        self.batches: Progress | None = None
 
     def get_metrics(self, trainer, pl_module):
         metrics = super().get_metrics(trainer, pl_module)
@@ -101,36 +54,64 @@ class ProgressBar(TQDMProgressBar):
     def lines_on(self, trainer) -> bool:
         return self.is_disabled and trainer.is_global_zero
 
+    def emitter(self, trainer):
+        return (lambda text: log.info("%s%s", job_tag(), text)) if self.lines_on(trainer) else None
+
     def on_train_start(self, trainer, pl_module) -> None:
         super().on_train_start(trainer, pl_module)
-        self.steps.start(trainer.global_step)
+        every = self.config.line_every_s
+        self.steps = Progress(
+            self.emitter(trainer),
+            "training",
+            trainer.max_steps if trainer.max_steps > 0 else None,
+            "steps",
+            clock=self.clock,
+            every=every,
+            first=every,
+            first_count=self.config.first_line_step,
+            done=trainer.global_step,
+            final=True,
+            heartbeat=False,  # a line from each step carries that step's losses
+        )
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx) -> None:
         super().on_train_batch_end(trainer, pl_module, outputs, batch, batch_idx)
-        if self.lines_on(trainer) and self.steps.due(trainer.global_step, trainer.max_steps):
-            losses = self.get_metrics(trainer, pl_module).items()
-            shown = ", ".join(f"{k}={v:.4g}" for k, v in losses if isinstance(v, float))
-            line = "step " + self.steps.line(trainer.global_step, trainer.max_steps)
-            log.info("%s%s%s", job_tag(), line, f" | {shown}" if shown else "")
+        if self.steps is not None:
+            self.steps.reach(trainer.global_step, lambda: self.losses(trainer, pl_module))
+
+    def losses(self, trainer, pl_module) -> str:
+        metrics = self.get_metrics(trainer, pl_module).items()
+        return ", ".join(f"{k}={v:.4g}" for k, v in metrics if isinstance(v, float))
 
     def on_validation_start(self, trainer, pl_module) -> None:
         super().on_validation_start(trainer, pl_module)
-        self.batches.start(0)
-        if self.lines_on(trainer) and trainer.state.fn == "validate":
-            log.info("%sfinal validation at step %d ...", job_tag(), trainer.global_step)
+        emit = None if trainer.sanity_checking else self.emitter(trainer)
+        total = int(sum(trainer.num_val_batches)) if trainer.num_val_batches else None
+        every = self.config.line_every_s
+        self.batches = Progress(
+            emit, "validation", total, "batches", clock=self.clock, every=every, first=every
+        )
+        if emit is not None and trainer.state.fn == "validate":
+            emit(f"final validation at step {trainer.global_step} ...")
 
     def on_validation_batch_end(
         self, trainer, pl_module, outputs, batch, batch_idx, dataloader_idx=0
     ) -> None:
         super().on_validation_batch_end(trainer, pl_module, outputs, batch, batch_idx, dataloader_idx)
-        if not self.lines_on(trainer) or trainer.sanity_checking:
-            return
-        total = int(sum(trainer.num_val_batches)) if trainer.num_val_batches else 0
-        if batch_idx + 1 < total and self.batches.due(batch_idx + 1, total):
-            log.info("%svalidation batch %s", job_tag(), self.batches.line(batch_idx + 1, total))
+        if self.batches is not None:
+            self.batches.update()
 
     def on_validation_end(self, trainer, pl_module) -> None:
         super().on_validation_end(trainer, pl_module)
-        if self.lines_on(trainer) and not trainer.sanity_checking:
-            took = self.batches.clock() - self.batches.start_time
-            log.info("%svalidation at step %d done in %s", job_tag(), trainer.global_step, duration(took))
+        batches, self.batches = self.batches, None
+        if batches is None:
+            return
+        batches.close()
+        if batches.emit is not None:
+            batches.emit(f"validation at step {trainer.global_step} done in {duration(batches.elapsed())}")
+
+    def on_exception(self, trainer, pl_module, exception) -> None:
+        super().on_exception(trainer, pl_module, exception)
+        if self.batches is not None:
+            self.batches.close()
+            self.batches = None
