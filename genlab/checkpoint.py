@@ -200,8 +200,7 @@ def read_checkpoint(path: str | Path, key: str = "ckpt", resume: bool = False) -
     ):
         raise CheckpointError(
             f"{key}={path}: its optimizer, scheduler or loop state does not match the checksum it was written "
-            f"with (damaged or altered); it still samples and evaluates, but resume from another checkpoint, "
-            f"e.g. an earlier step*.ckpt of the run"
+            f"with (damaged or altered); it still samples and evaluates, but to resume {EARLIER}"
         )
     bad = first_non_finite(state)
     if bad is not None:
