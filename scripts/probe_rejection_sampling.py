@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import copy
-import dataclasses
 
 import torch
 import torch.nn.functional as F
@@ -39,13 +38,13 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
 
-    loaded = load_run(args.gan_ckpt)
-    model, run = loaded.model.eval(), loaded.run
+    loaded = load_run(args.gan_ckpt, data_dir=args.data_dir)
+    model, record = loaded.model.eval(), loaded.record
     if model.family != "gan" or model.conditional or model.config.pack > 1:
         parser.error(
             f"{args.gan_ckpt}: pass an unconditional, unpacked GAN checkpoint (D here reads one sample)"
         )
-    dm = run.dataset_class(dataclasses.replace(run.dataset, data_dir=args.data_dir), run.data)
+    dm = record.dataset_class(record.dataset, record.data)
     real, real_labels = dm.real_labelled(20000, split="train", generator=torch.Generator().manual_seed(1))
     reader = ClassifierFeatures(load_classifier(args.classifier_ckpt), model.spec.channels)
     data_hist = class_histogram(real_labels, reader.classifier.num_classes)

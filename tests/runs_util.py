@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import torch
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
+from genlab.checkpoint import seal
 from genlab.cli import main
 
 # a GAN on the 2D ring: seconds per run on CPU
@@ -70,3 +72,23 @@ def tensorboard(run_dir: Path) -> EventAccumulator:
     )
     acc.Reload()
     return acc
+
+
+def rewritten_checkpoint(ckpt: Path, out: Path, change, reseal: bool = True) -> Path:
+    """A copy of ``ckpt`` at ``out`` changed by ``change(data)``, sealed again with fresh digests (a consistent
+    forgery) unless ``reseal`` is false (damage the digests catch)."""
+    data = torch.load(ckpt, map_location="cpu", weights_only=True)
+    change(data)
+    if reseal:
+        seal(data)
+    torch.save(data, out)
+    return out
+
+
+def tree(path: Path) -> dict[str, bytes]:
+    """Every file under ``path`` with its content (train.log excluded: logging may append to it)."""
+    return {
+        str(p.relative_to(path)): p.read_bytes()
+        for p in sorted(path.rglob("*"))
+        if p.is_file() and p.name != "train.log"
+    }

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs_util import RING_GAN, run_cli, run_train, short
+from runs_util import RING_GAN, run_cli, run_train, short, tree
 
 
 def assert_one_line(code: int, err: str, command: str, needle: str) -> str:
@@ -24,15 +24,6 @@ def assert_one_line(code: int, err: str, command: str, needle: str) -> str:
     assert lines[0].startswith(f"genlab {command}: error: "), err
     assert needle in lines[0], f"{needle!r} not in {lines[0]!r}"
     return lines[0]
-
-
-def tree(path: Path) -> dict[str, bytes]:
-    """Every file under ``path`` with its content (train.log excluded: logging may append to it)."""
-    return {
-        str(p.relative_to(path)): p.read_bytes()
-        for p in sorted(path.rglob("*"))
-        if p.is_file() and p.name != "train.log"
-    }
 
 
 @pytest.fixture(scope="module")

@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import torch
-from runs_util import RING_GAN, run_cli, run_train, short
+from runs_util import RING_GAN, SHAPES_VAE, rewritten_checkpoint, run_cli, run_train, short
 
-from genlab.checkpoint import load_run, weights_digest
+from genlab.checkpoint import load_run
 from genlab.utils.errors import CheckpointError
 
 
@@ -77,15 +77,8 @@ def test_damaged_files_all_end_in_a_checkpoint_error(ckpt, tmp_path):
 
 
 def altered(ckpt: Path, where: Path, name: str, change) -> Path:
-    """A copy of ``ckpt`` changed by ``change``; its weights checksum is recomputed (a consistent forgery)
-    unless the change is named "altered"."""
-    data = torch.load(ckpt, map_location="cpu", weights_only=True)
-    change(data)
-    if name != "altered" and isinstance(data.get("genlab"), dict):
-        data["genlab"]["weights_sha256"] = weights_digest(data["state_dict"], data["genlab"])
-    path = where / f"{name}.ckpt"
-    torch.save(data, path)
-    return path
+    """A copy of ``ckpt`` changed by ``change``, its digests recomputed (a consistent forgery)."""
+    return rewritten_checkpoint(ckpt, where / f"{name}.ckpt", change)
 
 
 @pytest.mark.parametrize(
@@ -157,6 +150,54 @@ def test_a_record_naming_a_dataset_target_opens_nothing(ckpt, tmp_path, capsys):
     code, _, err = run_cli(capsys, "eval", f"ckpt={named}")
     assert code == 2 and "dataset.name='builtins.open' is not known" in err
     assert victim.read_text() == "precious"
+
+
+def test_non_finite_weights_with_a_valid_checksum_are_refused(ckpt, tmp_path, capsys):
+    """A checkpoint of NaN weights samples NaN images silently; the reader names the first bad tensor."""
+    first = next(iter(torch.load(ckpt, map_location="cpu", weights_only=True)["state_dict"]))
+    path = altered(ckpt, tmp_path, "nan", lambda d: d["state_dict"][first].view(-1)[0].fill_(float("nan")))
+    for command in (["sample", f"ckpt={path}", f"out={tmp_path / 'x.npy'}"], ["eval", f"ckpt={path}"]):
+        code, _, err = run_cli(capsys, *command)
+        assert code == 2 and len(err.strip().splitlines()) == 1, err
+        assert f"its weight {first} holds NaN or inf values" in err
+    assert not (tmp_path / "x.npy").exists() and not (tmp_path / "eval.json").exists()
+
+
+@pytest.fixture(scope="module")
+def vae_ckpt(tmp_path_factory) -> Path:
+    run = tmp_path_factory.mktemp("vae") / "run"
+    run_train(run, *SHAPES_VAE, *short(2, 2), "threads=1")
+    return run / "checkpoints" / "last.ckpt"
+
+
+def test_a_stored_data_dir_is_neither_read_nor_written(vae_ckpt, tmp_path, capsys):
+    """The data directory a checkpoint names is where it was trained, not where the command's data lives:
+    sample mode=reconstruct and eval read (and cache) data in their own data_dir."""
+    elsewhere, mine = tmp_path / "elsewhere", tmp_path / "mine"
+    path = altered(
+        vae_ckpt,
+        tmp_path,
+        "moved",
+        lambda d: d["genlab"]["config"]["dataset"].update(data_dir=str(elsewhere)),
+    )
+    out = tmp_path / "recon.png"
+    code, _, err = run_cli(
+        capsys, "sample", f"ckpt={path}", "mode=reconstruct", "n=4", f"out={out}", f"data_dir={mine}"
+    )
+    assert code == 0, err
+    assert out.is_file() and list((mine / "genlab_cache").glob("shapes-*.pt"))  # read from the command's dir
+    code, _, err = run_cli(
+        capsys,
+        "eval",
+        f"ckpt={path}",
+        "eval.metrics=[likelihood]",
+        "eval.n_samples=50",
+        "eval.iw_samples=2",
+        f"paths.data_dir={mine}",
+        f"out={tmp_path / 'e.json'}",
+    )
+    assert code == 0, err
+    assert not elsewhere.exists()
 
 
 def test_replayed_overrides_naming_a_target_are_refused(ckpt, tmp_path, capsys):

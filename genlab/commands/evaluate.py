@@ -10,7 +10,6 @@ each step logs when it starts and ends, long loops a progress line with the time
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import logging
 from dataclasses import asdict, dataclass, field
@@ -21,8 +20,14 @@ import torch
 from omegaconf import DictConfig
 
 from genlab.checkpoint import load_run, pick_device
-from genlab.commands.sample import command_config
-from genlab.config.schema import check_at_least, check_choice, check_seed, require, set_field
+from genlab.config.schema import (
+    check_at_least,
+    check_choice,
+    check_seed,
+    command_config,
+    require,
+    set_field,
+)
 from genlab.metrics.features import FEATURE_EXTRACTORS
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
@@ -57,7 +62,8 @@ class EvalConfig:
     seed: int = 0  # same seed, same samples and same numbers
     # k of the importance-weighted NLL bound (VAE)
     iw_samples: int = 100
-    # where the run's dataset is read from; null: the data_dir stored in the run config
+    # where the run's dataset is read from (null: $GENLAB_DATA_DIR or data/), never the directory stored in
+    # the checkpoint
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
@@ -116,8 +122,8 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
     device = ecfg.torch_device()
     out = command.report_path
     check_writable(out, "out")
-    loaded = load_run(command.ckpt, device=device)
-    model, run = loaded.model, loaded.run
+    loaded = load_run(command.ckpt, device=device, data_dir=ecfg.data_dir)
+    model, run = loaded.model, loaded.record
     if not isinstance(model, Sampler):
         raise ConfigError(
             f"{command.ckpt} is a {model.family}; evaluate a generator checkpoint and pass this one as "
@@ -127,10 +133,9 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
         require_memory(
             2 * ecfg.n_samples * run.data.dim * 4, f"eval.n_samples={ecfg.n_samples}", "lower eval.n_samples"
         )
-    dataset = dataclasses.replace(run.dataset, data_dir=ecfg.data_dir) if ecfg.data_dir else run.dataset
     plan = EvalPlan.build(
         model,
-        run.dataset_class(dataset, run.data),
+        run.dataset_class(run.dataset, run.data),
         ecfg.metrics,
         ecfg.features,
         ecfg.classifier_ckpt,

@@ -20,10 +20,10 @@ from torchvision.utils import save_image
 
 from genlab.checkpoint import LoadedRun, load_run, pick_device
 from genlab.config.schema import (
-    build_typed,
     check_at_least,
     check_choice,
     check_seed,
+    command_config,
     is_number,
     require,
     set_field,
@@ -59,6 +59,9 @@ class SampleConfig:
     nrow: int | None = None
     # reconstruct mode: the split of the run's dataset to reconstruct
     split: str = "test"
+    # reconstruct mode: where the run's dataset is read from (null: $GENLAB_DATA_DIR or data/), never the
+    # directory stored in the checkpoint
+    data_dir: str | None = None
     # auto | cpu | cuda | cuda:N
     device: str = "auto"
     # CPU threads for torch (null: the cores free when the command starts)
@@ -116,21 +119,6 @@ def is_class(value: Any) -> bool:
     return is_number(value) and isinstance(value, int) and value >= 0
 
 
-def command_config(schema: type, cfg: DictConfig) -> Any:
-    """A tool command's typed config from its composed Hydra config (``paths`` is not its own key)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import MissingMandatoryValue, OmegaConfBaseException
-
-    try:
-        raw = OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
-    except MissingMandatoryValue as e:
-        raise ConfigError(f"{e.full_key} is required: pass {e.full_key}=<value>") from e
-    except OmegaConfBaseException as e:
-        raise ConfigError(" ".join(str(e).split())[:200]) from e
-    raw.pop("paths", None)
-    return build_typed(schema, raw, "")
-
-
 def write_output(x: torch.Tensor, out: Path, nrow: int) -> None:
     if out.suffix == ".npy":
         write = lambda f: np.save(f, x.numpy())  # noqa: E731
@@ -182,8 +170,8 @@ def draw(loaded: LoadedRun, cfg: SampleConfig, generator: torch.Generator) -> tu
         raise ConfigError(
             f"mode=reconstruct needs an autoencoder; ckpt={cfg.ckpt} is a {model.family}: use mode=prior"
         )
-    run = loaded.run
-    datamodule = run.dataset_class(run.dataset, run.data)
+    record = loaded.record
+    datamodule = record.dataset_class(record.dataset, record.data)
     real, labels = datamodule.real_labelled(n, split=cfg.split, generator=generator)
     real = real.to(model.device)
     recon = model.reconstruct(real, labels if model.num_classes is not None else None)
@@ -237,8 +225,8 @@ def sample(cfg: DictConfig) -> str:
     device = pick_device(scfg.device)
     out = Path(scfg.out) if scfg.out else default_out(scfg)
     check_writable(out, "out")
-    loaded = load_run(scfg.ckpt, device)
-    spec = loaded.run.data
+    loaded = load_run(scfg.ckpt, device, data_dir=scfg.data_dir)
+    spec = loaded.record.data
     if not scfg.out and not spec.is_image:
         out = out.with_suffix(".npy")
     if out.suffix == ".png" and not spec.is_image:
@@ -259,4 +247,4 @@ def sample(cfg: DictConfig) -> str:
     return str(out)
 
 
-__all__ = ["SampleConfig", "command_config", "sample"]
+__all__ = ["SampleConfig", "sample"]

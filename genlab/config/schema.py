@@ -2,7 +2,8 @@
 
 Types and unknown keys are checked by OmegaConf's structured configs, value ranges by the dataclass's own
 ``__post_init__``. Every problem becomes one :class:`~genlab.utils.errors.ConfigError` line naming the key, the
-bad value and what is allowed.
+bad value and what is allowed. A composed Hydra config becomes plain data once, in :func:`plain_config`
+(``genlab train``'s run, the tool commands' :func:`command_config`).
 """
 
 from __future__ import annotations
@@ -15,11 +16,37 @@ from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from omegaconf import OmegaConf
-from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
+from omegaconf.errors import (
+    ConfigKeyError,
+    MissingMandatoryValue,
+    OmegaConfBaseException,
+    ValidationError,
+)
 
 from genlab.utils.errors import ConfigError
 
 T = TypeVar("T")
+
+
+def plain_config(cfg: Any) -> dict[str, Any]:
+    """A composed Hydra config as plain containers, interpolations resolved; a required key left unset or an
+    interpolation that cannot be resolved is one ConfigError line naming the key."""
+    try:
+        return OmegaConf.to_container(cfg, resolve=True, throw_on_missing=True)
+    except MissingMandatoryValue as e:
+        raise ConfigError(f"{e.full_key} is required: pass {e.full_key}=<value>") from e
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None)
+        first = " ".join(str(e).strip().splitlines()[0].split())[:200]
+        raise ConfigError(f"{key}: {first}" if key else first) from e
+
+
+def command_config(schema: type[T], cfg: Any) -> T:
+    """A tool command's typed config from its composed Hydra config (``paths`` is not its own key: the
+    command's keys that need a path interpolate it)."""
+    raw = plain_config(cfg)
+    raw.pop("paths", None)
+    return build_typed(schema, raw, "")
 
 
 def build_typed(schema: type[T], data: Mapping[str, Any] | None, prefix: str) -> T:

@@ -4,8 +4,8 @@
 optimizer, trainer, callbacks, logger, paths) and every top-level key is checked against its typed schema,
 names are looked up in genlab's registries, and the auto keys (``dataset.image_size``/``value_range: null``)
 are resolved into the :class:`~genlab.config.spec.DataSpec`. Nothing edits the Hydra config; constructors take
-the typed objects. The same step re-validates the run record stored in a checkpoint
-(:meth:`RunConfig.from_record`).
+the typed objects. The model part (:class:`~genlab.checkpoint.ModelRecord`) is what checkpoints are sampled,
+evaluated and resumed by; the run adds how it trains (trainer, callbacks, loggers, paths, top-level keys).
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from genlab.config.schema import build_typed, to_plain
+from genlab.checkpoint import ModelRecord
+from genlab.config.schema import build_typed, plain_config, to_plain
 from genlab.config.spec import DataSpec
-from genlab.data import DATASETS
 from genlab.data.datamodule import per_process_batch
-from genlab.models import MODELS
 from genlab.models.optim import OptimizerConfig
 from genlab.run.sections import PathsConfig, RunSettings, TrainerConfig, strategy_for
 from genlab.utils.errors import ConfigError
@@ -31,23 +30,40 @@ SETTINGS = tuple(f.name for f in fields(RunSettings))
 @dataclass(frozen=True)
 class RunConfig:
     settings: RunSettings
-    model_family: str
-    model: Any  # the family's typed config (GANConfig, VAEConfig, ClassifierConfig)
-    dataset: Any  # the dataset's typed config
-    data: DataSpec  # the data as the model sees it (auto keys resolved)
-    optimizer: OptimizerConfig
+    record: ModelRecord  # model family, model, dataset and optimizer configs, data spec
     trainer: TrainerConfig
     callbacks: dict[str, Any]  # registry name -> typed callback config
     loggers: dict[str, Any]  # registry name -> typed logger config
     paths: PathsConfig
 
+    # ---- the model part, by the names the rest of the run uses ----------------------------------
+    @property
+    def model_family(self) -> str:
+        return self.record.model_family
+
+    @property
+    def model(self) -> Any:
+        return self.record.model
+
+    @property
+    def dataset(self) -> Any:
+        return self.record.dataset
+
+    @property
+    def data(self) -> DataSpec:
+        return self.record.data
+
+    @property
+    def optimizer(self) -> OptimizerConfig:
+        return self.record.optimizer
+
     @property
     def model_class(self) -> type:
-        return MODELS[self.model_family]
+        return self.record.model_class
 
     @property
     def dataset_class(self) -> type:
-        return DATASETS[self.dataset.name]
+        return self.record.dataset_class
 
     @property
     def seed(self) -> int:
@@ -55,8 +71,9 @@ class RunConfig:
 
     # ---- plain data in, plain data out -------------------------------------------------------
     @classmethod
-    def from_plain(cls, raw: dict[str, Any]) -> RunConfig:
-        """Validate a resolved config given as plain containers (a composed config, or a stored record)."""
+    def from_plain(cls, raw: dict[str, Any], record: ModelRecord | None = None) -> RunConfig:
+        """Validate a resolved config given as plain containers (a composed config, or a stored record);
+        ``record``: its model part, already validated."""
         if not isinstance(raw, dict):
             raise ConfigError("the run config must be a mapping of groups and keys")
         unknown = sorted(k for k in raw if k not in GROUPS and k not in SETTINGS)
@@ -65,23 +82,15 @@ class RunConfig:
             raise ConfigError(
                 f"{unknown[0]} is not a known key of a genlab run; allowed top-level keys: {allowed}"
             )
-        for group in ("dataset", "model", "optimizer", "trainer"):
-            if not isinstance(raw.get(group), dict):
-                raise ConfigError(f"config group '{group}' is missing; choose one with {group}=<name>")
         settings = build_typed(RunSettings, {k: raw[k] for k in SETTINGS if k in raw}, "")
-        model_raw = dict(raw["model"])
-        family = model_raw.pop("family", None)
-        model_cls = MODELS.get_checked(family)
-        model = build_typed(model_cls.config_class, model_raw, "model")
-        dataset_cls = DATASETS.get_checked(raw["dataset"].get("name"))
-        dataset = build_typed(dataset_cls.config_class, raw["dataset"], "dataset")
-        optimizer = build_typed(OptimizerConfig, raw["optimizer"], "optimizer")
+        record = record or ModelRecord.from_plain(raw)
+        if not isinstance(raw.get("trainer"), dict):
+            raise ConfigError("config group 'trainer' is missing; choose one with trainer=<name>")
         trainer = build_typed(TrainerConfig, raw["trainer"], "trainer")
         paths = build_typed(PathsConfig, raw.get("paths"), "paths")
         callbacks = build_components("callbacks", raw.get("callbacks"))
         loggers = build_components("logger", raw.get("logger"))
-        data = resolve_data_spec(dataset_cls, dataset, model_cls, model)
-        run = cls(settings, family, model, dataset, data, optimizer, trainer, callbacks, loggers, paths)
+        run = cls(settings, record, trainer, callbacks, loggers, paths)
         check_run(run)
         return run
 
@@ -89,9 +98,7 @@ class RunConfig:
         """The same shape :meth:`from_plain` reads: groups of plain values, top-level keys."""
         return {
             **to_plain(self.settings),
-            "model": {"family": self.model_family, **to_plain(self.model)},
-            "dataset": to_plain(self.dataset),
-            "optimizer": to_plain(self.optimizer),
+            **self.record.to_plain(),
             "trainer": to_plain(self.trainer),
             "callbacks": {name: to_plain(c) for name, c in self.callbacks.items()},
             "logger": {name: to_plain(c) for name, c in self.loggers.items()},
@@ -123,31 +130,6 @@ def build_components(group: str, raw: Any) -> dict[str, Any]:
         config_class = registry[name] if group == "logger" else registry[name].config_class
         out[name] = build_typed(config_class, keys, f"{group}.{name}")
     return out
-
-
-def resolve_data_spec(dataset_cls: type, dataset: Any, model_cls: type, model: Any) -> DataSpec:
-    """``image_size: null`` -> the native size if the network can produce it, else the smallest supported size
-    above it; ``value_range: null`` -> the range the model expects ([0, 1] when it has no preference)."""
-    native = dataset_cls.native_spec(dataset)
-    if not native.is_image:
-        model_cls.check_data(model, native)
-        return native
-    size, value_range = native.image_size, native.value_range
-    if dataset.image_size is None:
-        sizes = model_cls.supported_image_sizes(model)
-        if sizes is not None and size not in sizes:
-            above = [s for s in sorted(sizes) if s >= size]
-            if not above:
-                raise ConfigError(
-                    f"dataset {dataset.name} is {size}px but model.net={getattr(model, 'net', '?')} only produces "
-                    f"{sorted(sizes)}; set dataset.image_size to one of them"
-                )
-            size = above[0]
-    if dataset.value_range is None:
-        value_range = model_cls.expected_value_range(model) or native.value_range  # the dataset's default
-    spec = DataSpec((native.channels, size, size), tuple(value_range), native.num_classes, native.name)
-    model_cls.check_data(model, spec)
-    return spec
 
 
 def check_run(run: RunConfig) -> None:
@@ -201,15 +183,6 @@ def check_data_dir(run: RunConfig) -> None:
 
 def resolve_run(cfg) -> RunConfig:
     """The composed Hydra config of ``genlab train`` -> the validated :class:`RunConfig` (built once)."""
-    from omegaconf import OmegaConf
-    from omegaconf.errors import OmegaConfBaseException
-
-    try:
-        raw = OmegaConf.to_container(cfg, resolve=True)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None)
-        first = str(e).strip().splitlines()[0]
-        raise ConfigError(f"{key}: {first}" if key else first) from e
-    run = RunConfig.from_plain(raw)
+    run = RunConfig.from_plain(plain_config(cfg))
     check_machine(run)
     return run

@@ -1,7 +1,7 @@
 """``train(cfg) -> dict``: one experiment, as a plain function (the CLI, tests and sweepers call it).
 
-The steps are named helpers: resolve and validate the run once (:func:`genlab.config.resolve_run`), plan the
-resume (what the checkpoint allows to change), take the run directory (lock, stale temp files, recorded
+The steps are named helpers: resolve and validate the run once (:func:`genlab.run.config.resolve_run`), plan
+the resume (:mod:`genlab.run.resume`: what the checkpoint allows to change), take the run directory (lock, stale temp files, recorded
 config, status), build the datamodule, model, loggers, callbacks and trainer from the typed configs, fit,
 and record how the run ended (``metrics.json`` and ``status.json``).
 """
@@ -13,7 +13,7 @@ import logging
 import shutil
 import time
 import warnings
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +24,7 @@ from lightning_fabric.utilities.exceptions import MisconfigurationException
 from omegaconf import DictConfig
 from pytorch_lightning.loggers import WandbLogger
 
-from genlab.checkpoint import read_checkpoint, run_record, stored_run
+from genlab.checkpoint import read_checkpoint, run_record
 from genlab.run.callbacks import CALLBACKS, Checkpoint, ImageGrids, ProgressBar
 from genlab.run.callbacks.checkpoint_io import AtomicCheckpointIO
 from genlab.run.callbacks.interrupt import GracefulInterrupt
@@ -38,14 +38,15 @@ from genlab.run.callbacks.lifecycle import (
 from genlab.run.callbacks.summary import ModelSummary
 from genlab.run.config import RunConfig, resolve_run
 from genlab.run.loggers import RunContext, RunTensorBoardLogger
+from genlab.run.resume import ResumePlan, plan_resume, rewind
 from genlab.run.sections import strategy_for
 from genlab.run.summary import summary_lines
-from genlab.utils.atomic import copy_atomic, write_text_atomic
+from genlab.utils.atomic import write_text_atomic
 from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, TrainingDiverged
 from genlab.utils.hydra_context import hydra_config_yaml, job_tag, sweep_and_job, task_overrides
 from genlab.utils.ranks import is_worker
 from genlab.utils.resources import check_run_fits
-from genlab.utils.rundir import RunLock, clean_stale_temps, move_abandoned, write_status
+from genlab.utils.rundir import RunLock, clean_stale_temps, write_status
 from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
@@ -61,87 +62,6 @@ def plain(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.item() if value.numel() == 1 else value.tolist()
     return value
-
-
-# ---- resume -------------------------------------------------------------------------------------
-@dataclass
-class ResumePlan:
-    """What continuing from ``ckpt_path`` means for this run."""
-
-    path: Path
-    step: int
-    changes: list[str] = field(default_factory=list)  # "key: old -> new" of the settings applied anew
-    optimizer_settings: list[dict[str, Any]] = field(default_factory=list)  # per optimizer, what changed
-
-
-def plan_resume(run: RunConfig) -> ResumePlan | None:
-    """Check that ``run`` may continue the checkpoint's run; list the settings that change."""
-    path = run.settings.ckpt_path
-    if not path:
-        return None
-    ckpt = read_checkpoint(path, key="ckpt_path")
-    old = stored_run(ckpt, path, key="ckpt_path")
-    fixed, changed = compare_runs(old, run)
-    if fixed:
-        raise ConfigError(
-            f"cannot resume {path} with a different {', '.join(fixed)}: these define the trained networks and "
-            "data; keep them as they were, or start a new run"
-        )
-    old_settings = old.model_class.optimizer_settings(old.model, old.optimizer)
-    new_settings = run.model_class.optimizer_settings(run.model, run.optimizer)
-    optimizer_settings = [
-        {k: v for k, v in new.items() if before.get(k) != v}
-        for before, new in zip(old_settings, new_settings, strict=True)
-    ]
-    return ResumePlan(Path(path), int(ckpt.get("global_step", 0)), changed, optimizer_settings)
-
-
-def compare_runs(old: RunConfig, new: RunConfig) -> tuple[list[str], list[str]]:
-    """(keys that may not change but did, "key: old -> new" of the keys that may change and did)."""
-    fixed, changed = [], []
-    if old.model_family != new.model_family:
-        return [f"model family ({old.model_family} -> {new.model_family})"], []
-    before, after = flatten(old.to_plain()), flatten(new.to_plain())
-    frozen = {f"model.{k}" for k in new.model.resume_fixed} | {
-        f"dataset.{k}" for k in new.dataset.resume_fixed
-    }
-    frozen |= {"seed", "optimizer.name", "optimizer.scheduler"}
-    for key in sorted(set(before) | set(after)):
-        if key in ("resume", "ckpt_path") or key.startswith("paths.") or before.get(key) == after.get(key):
-            continue
-        if key in frozen:
-            fixed.append(f"{key} ({before.get(key)!r} -> {after.get(key)!r})")
-        else:
-            changed.append(f"{key}: {before.get(key)!r} -> {after.get(key)!r}")
-    if old.data != new.data and not fixed:
-        fixed.append("data spec (image size, channels or value range)")
-    return fixed, changed
-
-
-def flatten(node: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    out = {}
-    for key, value in node.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            out.update(flatten(value, f"{name}."))
-        else:
-            out[name] = value
-    return out
-
-
-def rewind(run_dir: Path, plan: ResumePlan) -> None:
-    """Set aside the checkpoints of the branch a resume abandons (any written after the resume point), and
-    make ``last.ckpt`` the resume point so the directory is consistent even before the next save."""
-    ckpt_dir = run_dir / "checkpoints"
-    if not ckpt_dir.is_dir() or plan.path.resolve().parent != ckpt_dir.resolve():
-        return
-    moved = move_abandoned(ckpt_dir, plan.step, keep=plan.path)
-    if moved is None:
-        return
-    log.info("rewind to step %d: later checkpoints moved to %s", plan.step, moved)
-    last = ckpt_dir / "last.ckpt"
-    if plan.path.resolve() != last.resolve():
-        copy_atomic(plan.path, last)
 
 
 # ---- the run directory ------------------------------------------------------------------------------

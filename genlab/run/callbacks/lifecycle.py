@@ -6,7 +6,7 @@ resumes and failures. ``train()`` adds them; they are not configurable.
 * :class:`DivergenceGuard`: stops on a non-finite loss, and never lets a checkpoint of non-finite weights be
   written; its message names only a checkpoint whose state it verified.
 * :class:`RunRecordWriter`: every checkpoint carries the run record (registry names, typed configs, data
-  spec, versions) that ``genlab.checkpoint.load_run`` rebuilds the model from.
+  spec, versions) that ``genlab.checkpoint.load_run`` rebuilds the model from, sealed when it is written.
 * :class:`FlushLoggers`: loggers are flushed before a checkpoint is written, so a kill after a checkpoint
   never loses logged points from before it.
 * :class:`ApplyResumeSettings`: optimizer settings changed on resume (learning rate, betas, ...) replace
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from torch import Tensor
 
+from genlab.checkpoint import first_non_finite
 from genlab.models.capabilities import Sampler
 from genlab.utils.compat import set_last_lr
 from genlab.utils.errors import TrainingDiverged
@@ -63,12 +63,6 @@ class RngState(pl.Callback):
             torch.cuda.set_rng_state(self._outside_cuda, pl_module.device)
 
 
-def all_finite(tensors) -> bool:
-    return all(
-        bool(torch.isfinite(t).all()) for t in tensors if isinstance(t, Tensor) and t.is_floating_point()
-    )
-
-
 class DivergenceGuard(pl.Callback):
     """Checks the step's losses at log cadence (a device sync each time) and the state of every checkpoint.
 
@@ -79,19 +73,19 @@ class DivergenceGuard(pl.Callback):
         if trainer.global_step % max(1, trainer.log_every_n_steps) and not trainer.should_stop:
             return
         losses = outputs if isinstance(outputs, dict) else {"loss": outputs}
-        for name, value in losses.items():
-            if isinstance(value, Tensor) and not all_finite([value]):
-                self.fail(
-                    trainer, f"{name} became {value.float().mean().item()} at step {trainer.global_step}"
-                )
+        name = first_non_finite(losses)
+        if name is not None:
+            value = losses[name].float().mean().item()
+            self.fail(trainer, f"{name} became {value} at step {trainer.global_step}")
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        if not all_finite(checkpoint["state_dict"].values()):
-            self.fail(trainer, f"the weights became non-finite by step {trainer.global_step}")
+        bad = first_non_finite(checkpoint["state_dict"])
+        if bad is not None:
+            self.fail(trainer, f"the weights became non-finite by step {trainer.global_step} (first: {bad})")
         if isinstance(pl_module, Sampler):
             with torch.no_grad():
                 probe = pl_module.decode(pl_module.fixed_latents()[:PROBE])
-            if not all_finite([probe]):
+            if first_non_finite({"samples": probe}) is not None:
                 self.fail(trainer, f"the generator's samples became non-finite by step {trainer.global_step}")
 
     def fail(self, trainer, what: str) -> None:
@@ -108,16 +102,16 @@ class DivergenceGuard(pl.Callback):
 
 
 class RunRecordWriter(pl.Callback):
+    """The run record goes into every checkpoint; :class:`~genlab.run.callbacks.checkpoint_io.AtomicCheckpointIO`
+    seals it with the digests when the finished dict is written."""
+
     def __init__(self, record: dict[str, Any]) -> None:
         self.record = record
 
     def on_save_checkpoint(self, trainer, pl_module, checkpoint: dict) -> None:
-        from genlab.checkpoint import RECORD_KEY, weights_digest
+        from genlab.checkpoint import RECORD_KEY
 
-        checkpoint[RECORD_KEY] = {
-            **self.record,
-            "weights_sha256": weights_digest(checkpoint["state_dict"], self.record),
-        }
+        checkpoint[RECORD_KEY] = dict(self.record)
 
 
 class FlushLoggers(pl.Callback):
