@@ -10,6 +10,7 @@ import torch
 from builders import build
 from omegaconf import OmegaConf
 
+from genlab.checkpoint import resolve_data_spec
 from genlab.commands.compose import compose_config
 from genlab.commands.help import register_resolvers
 from genlab.config.spec import DataSpec
@@ -19,7 +20,7 @@ from genlab.health.advice import advice
 from genlab.health.detectors import fmt
 from genlab.models.gan import GAN, GANConfig
 from genlab.models.optim import OptimizerConfig
-from genlab.run.config import resolve_data_spec, resolve_run
+from genlab.run.config import resolve_run
 from genlab.utils.errors import ConfigError
 
 

@@ -137,14 +137,14 @@ def renamed_callback_key(d: dict) -> None:
 
 
 def foreign_logger(d: dict) -> None:
-    d["genlab"]["config"]["logger"]["wandb"] = {"project": "x"}
+    d["genlab"]["config"]["logger"]["neptune"] = {"project": "x"}
 
 
 @pytest.mark.parametrize(
     ("change", "needle"),
     [
         (renamed_callback_key, "callbacks.model_checkpoint.every_n_stepz is no longer a genlab key"),
-        (foreign_logger, "logger.wandb is not a known logger"),
+        (foreign_logger, "logger.neptune is not a known logger"),
     ],
     ids=["renamed-callback-key", "foreign-logger"],
 )
