@@ -23,7 +23,7 @@ from torch import Tensor
 
 from genlab.checkpoint import load_run
 from genlab.metrics.classifier_stats import class_histogram, kl_divergence
-from genlab.metrics.features import ClassifierFeatures, load_classifier
+from genlab.metrics.features import ClassifierFeatures
 
 CHUNK = 500
 
@@ -47,7 +47,8 @@ def main() -> None:
         )
     dm = run.dataset_class(dataclasses.replace(run.dataset, data_dir=args.data_dir), run.data)
     real, real_labels = dm.real_labelled(20000, split="train", generator=torch.Generator().manual_seed(1))
-    reader = ClassifierFeatures(load_classifier(args.classifier_ckpt), model.spec.channels)
+    classifier = load_run(args.classifier_ckpt, key="classifier_ckpt").model
+    reader = ClassifierFeatures(classifier, model.spec.channels)
     data_hist = class_histogram(real_labels, reader.classifier.num_classes)
 
     with torch.no_grad():

@@ -402,7 +402,7 @@ def test_ranking_direction_sources():
     assert lb.resolve_ranking([run(optimized_metric="val/hq_fraction")], None, None).mode == "max"
     assert lb.resolve_ranking(
         [run(optimized_metric="${model.monitor}", model={"monitor": "val/fid"})], None, None
-    ) == lb.Ranking("val/fid", "min", "genlab's metric table")
+    ) == lb.Ranking("val/fid", "min", "genlab's metric catalogue")
     assert lb.resolve_ranking([run()], "val/custom", "max").mode == "max"
     assert "assumed" in lb.resolve_ranking([run()], "val/custom", None).source
     assert lb.resolve_ranking([run()], None, None).metric is None
