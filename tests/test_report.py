@@ -409,6 +409,22 @@ def test_ranking_direction_sources():
     assert lb.fmt_time(59.6) == "1m00s" and lb.fmt_time(3725) == "1h02m" and lb.fmt_time(None) == ""
 
 
+def test_a_sweep_ranked_by_conditional_accuracy_puts_the_highest_first(tmp_path, capsys):
+    """A higher-is-better metric of the catalogue that no run's config gives a direction for."""
+    metric = "val/conditional_accuracy"
+    for name, value in (("a", 0.41), ("b", 0.93), ("c", 0.67)):
+        run = tmp_path / "sweep" / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- model.lr_g={value}\n")
+        (run / ".hydra" / "config.yaml").write_text(f"optimized_metric: {metric}\n")
+        (run / "metrics.json").write_text(json.dumps({metric: value, "global_step": 10}))
+    code, stdout, _ = run_cli(capsys, "report", str(tmp_path / "sweep"))
+    assert code == 0
+    _, rows = read_csv(tmp_path / "sweep" / "leaderboard.csv")
+    assert [(r["rank"], r["run"]) for r in rows] == [("1", "b"), ("2", "c"), ("3", "a")]
+    assert f"{metric} ↑" in stdout.splitlines()[0]
+
+
 def test_cli_help_lists_report(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "  report " in out
