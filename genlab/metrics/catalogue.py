@@ -66,6 +66,14 @@ CATALOGUE: dict[str, Metric] = {
             features=True,
         ),
         Metric(
+            "prdc",
+            {"precision": "max", "recall": "max", "density": "max", "coverage": "max"},
+            "precision, recall, density, coverage of features",
+            IMAGES,
+            IMAGES,
+            features=True,
+        ),
+        Metric(
             "is",
             {"is": "max", "is_std": None},
             "Inception score",
@@ -73,14 +81,6 @@ CATALOGUE: dict[str, Metric] = {
             ("image",),
             features=True,
             auto_features=("inception",),
-        ),
-        Metric(
-            "prdc",
-            {"precision": "max", "recall": "max", "density": "max", "coverage": "max"},
-            "precision, recall, density, coverage of features",
-            IMAGES,
-            IMAGES,
-            features=True,
         ),
         Metric(
             "class_kl",
