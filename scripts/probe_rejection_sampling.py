@@ -22,7 +22,7 @@ from torch import Tensor
 
 from genlab.checkpoint import load_run
 from genlab.metrics.classifier_stats import class_histogram, kl_divergence
-from genlab.metrics.features import ClassifierFeatures, load_classifier
+from genlab.metrics.features import ClassifierFeatures
 
 CHUNK = 500
 
@@ -46,7 +46,8 @@ def main() -> None:
         )
     dm = record.dataset_class(record.dataset, record.data)
     real, real_labels = dm.real_labelled(20000, split="train", generator=torch.Generator().manual_seed(1))
-    reader = ClassifierFeatures(load_classifier(args.classifier_ckpt), model.spec.channels)
+    classifier = load_run(args.classifier_ckpt, key="classifier_ckpt").model
+    reader = ClassifierFeatures(classifier, model.spec.channels)
     data_hist = class_histogram(real_labels, reader.classifier.num_classes)
 
     with torch.no_grad():

@@ -11,8 +11,10 @@ import pytest
 import torch
 from runs_util import SHAPES_GAN, SHAPES_VAE, run_cli, run_train, short
 
+from genlab.checkpoint import load_run
 from genlab.data.synthetic import ShapesConfig, ShapesDataModule
-from genlab.metrics.features import ClassifierFeatures, load_classifier
+from genlab.metrics.features import ClassifierFeatures
+from genlab.metrics.request import EvalRequest
 from genlab.metrics.suite import EvalPlan
 
 # unrotated shapes at a high learning rate: a classifier above 99% test accuracy in 60 steps
@@ -215,23 +217,20 @@ class RealImages(torch.nn.Module):
 def conditional_metrics_of_real_images(datamodule, classifier_ckpt: str, n: int, shuffled: bool) -> dict:
     images, labels = datamodule.real_labelled(n, split="test", generator=torch.Generator().manual_seed(1))
     stub = RealImages(images, labels, datamodule.spec, shuffled)
-    plan = EvalPlan.build(
-        stub,
-        datamodule,
-        ["conditional_accuracy", "intra_fid"],
-        "classifier",
-        classifier_ckpt,
-        None,
-        n,
-        "test",
+    request = EvalRequest(
+        metrics=["conditional_accuracy", "intra_fid"],
+        n_samples=n,
+        classifier_ckpt=classifier_ckpt,
         batch_size=500,
     )
+    classifier = load_run(classifier_ckpt).model
+    plan = EvalPlan.build(request.resolve(stub), stub, datamodule, classifier=classifier)
     return plan.run(stub)
 
 
 def classifier_accuracy(classifier_ckpt: str, datamodule, n: int) -> float:
     images, labels = datamodule.real_labelled(n, split="test", generator=torch.Generator().manual_seed(1))
-    features = ClassifierFeatures(load_classifier(classifier_ckpt), datamodule.spec.channels)
+    features = ClassifierFeatures(load_run(classifier_ckpt).model, datamodule.spec.channels)
     with torch.no_grad():
         _, logits = features(datamodule_to_unit(datamodule, images))
     return float((logits[:, 0].argmax(-1) == labels).double().mean())

@@ -14,8 +14,10 @@ from runs_util import RING_GAN, SHAPES_GAN, SHAPES_VAE, run_train, short, tensor
 
 from genlab.checkpoint import load_run
 from genlab.cli import main
+from genlab.metrics import suite
 from genlab.metrics.features import INCEPTION_FILE
 from genlab.metrics.modes import mode_stats
+from genlab.utils import resources
 
 SHAPES_CLASSIFIER = ["dataset=shapes", "model=classifier", "model.width=8", "dataset.batch_size=32"]
 
@@ -103,6 +105,24 @@ def test_missing_inception_weights_is_one_clear_line(shapes_gan, tmp_path, monke
     assert "weights-inception-2015-12-05-6726825d.pth" in err and "eval.inception_weights=" in err
 
 
+def test_the_default_sample_count_is_checked_against_memory_before_anything_is_drawn(
+    shapes_gan, monkeypatch, capsys
+):
+    drawn = []
+    monkeypatch.setattr(suite, "generated_batches", lambda *a, **k: drawn.append(a) or iter(()))
+    monkeypatch.setattr(suite.Reference, "from_datamodule", lambda *a, **k: drawn.append(a))
+    dim = load_run(shapes_gan).model.spec.dim
+    # the generated and the real 10000 images at once: the model and the dataset still fit
+    monkeypatch.setattr(resources, "available_memory", lambda: 2 * 10_000 * dim * 4 - 1)
+    with pytest.raises(SystemExit) as exit_info:
+        main(["eval", f"ckpt={shapes_gan}", "eval.metrics=[fid]"])
+    assert exit_info.value.code == 2
+    (line,) = capsys.readouterr().err.strip().splitlines()
+    assert "eval.n_samples=10000 (the default for image data) needs about" in line
+    assert "lower eval.n_samples" in line
+    assert drawn == [] and not (Path(shapes_gan).parent / "eval.json").exists()
+
+
 def test_classifier_features_need_a_classifier_checkpoint(shapes_gan, ring_gan, capsys):
     with pytest.raises(SystemExit):
         main(["eval", f"ckpt={shapes_gan}", "eval.features=classifier"])
@@ -160,3 +180,30 @@ def test_callback_logs_the_metrics_during_training_and_serves_as_monitor(shapes_
     # Lightning writes a step-based validation's scalars one step earlier (3, 7): match them in order
     rounds = [logged[step] for step in sorted(logged)]
     assert [scored[step] for step in sorted(scored)] == pytest.approx(rounds, rel=1e-5)
+
+
+def test_the_eval_callback_logs_2d_modes_and_the_health_monitor_reads_the_same_round(tmp_path, monkeypatch):
+    rounds = []  # one evaluation per validation round, whoever reads it
+    run_plan = suite.EvalPlan.run
+    monkeypatch.setattr(
+        suite.EvalPlan, "run", lambda plan, model, *a: rounds.append(1) or run_plan(plan, model, *a)
+    )
+    run = tmp_path / "run"
+    run_train(run, *RING_GAN, *short(40, 20), "callbacks=eval", "callbacks.eval_metrics.metrics=[modes]")
+    board = tensorboard(run)
+
+    def values(tag: str) -> list[float]:
+        return [e.value for e in sorted(board.Scalars(tag), key=lambda e: e.step)]
+
+    covered, total = values("val/modes_covered"), values("val/num_modes")
+    assert len(covered) == 2 and total == [8.0, 8.0] and len(values("val/hq_fraction")) == 2
+    assert values("health/modes_covered_fraction") == pytest.approx([c / 8 for c in covered])
+    assert len(rounds) == 2
+
+
+def test_without_the_eval_callback_the_gan_logs_no_mode_coverage_but_health_still_measures_it(tmp_path):
+    run = tmp_path / "run"
+    run_train(run, *RING_GAN, *short(40, 20))
+    tags = tensorboard(run).Tags()["scalars"]
+    assert "val/loss_d" in tags and "val/modes_covered" not in tags and "val/hq_fraction" not in tags
+    assert "health/modes_covered_fraction" in tags

@@ -303,7 +303,7 @@ def test_switch_combinations_train_on_images(switches):
     assert model.sample(4).shape == (4, 1, 32, 32)
 
 
-def test_validation_reports_mode_coverage_for_2d_data():
+def test_validation_logs_the_losses_and_leaves_sample_quality_to_the_eval_callback():
     class RingData(pl.LightningDataModule):
         modes = torch.tensor([[2.0, 0.0], [-2.0, 0.0]])
         mode_std = 0.05
@@ -317,13 +317,6 @@ def test_validation_reports_mode_coverage_for_2d_data():
     model = build(GAN, POINTS, **TINY_MLP)
     trainer = bare_trainer(2, num_sanity_val_steps=0, val_check_interval=2)
     trainer.fit(model, datamodule=RingData())
-    metrics = trainer.callback_metrics
-    assert {
-        "val/loss_d",
-        "val/loss_g",
-        "val/d_real",
-        "val/d_fake",
-        "val/modes_covered",
-        "val/hq_fraction",
-    } <= set(metrics)
-    assert 0 <= metrics["val/modes_covered"].item() <= 2 and 0 <= metrics["val/hq_fraction"].item() <= 1
+    metrics = set(trainer.callback_metrics)
+    assert {"val/loss_d", "val/loss_g", "val/d_real", "val/d_fake"} <= metrics
+    assert not metrics & {"val/modes_covered", "val/hq_fraction"}  # the module does not evaluate itself

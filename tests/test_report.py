@@ -402,11 +402,27 @@ def test_ranking_direction_sources():
     assert lb.resolve_ranking([run(optimized_metric="val/hq_fraction")], None, None).mode == "max"
     assert lb.resolve_ranking(
         [run(optimized_metric="${model.monitor}", model={"monitor": "val/fid"})], None, None
-    ) == lb.Ranking("val/fid", "min", "genlab's metric table")
+    ) == lb.Ranking("val/fid", "min", "genlab's metric catalogue")
     assert lb.resolve_ranking([run()], "val/custom", "max").mode == "max"
     assert "assumed" in lb.resolve_ranking([run()], "val/custom", None).source
     assert lb.resolve_ranking([run()], None, None).metric is None
     assert lb.fmt_time(59.6) == "1m00s" and lb.fmt_time(3725) == "1h02m" and lb.fmt_time(None) == ""
+
+
+def test_a_sweep_ranked_by_conditional_accuracy_puts_the_highest_first(tmp_path, capsys):
+    """A higher-is-better metric of the catalogue that no run's config gives a direction for."""
+    metric = "val/conditional_accuracy"
+    for name, value in (("a", 0.41), ("b", 0.93), ("c", 0.67)):
+        run = tmp_path / "sweep" / name
+        (run / ".hydra").mkdir(parents=True)
+        (run / ".hydra" / "overrides.yaml").write_text(f"- model.lr_g={value}\n")
+        (run / ".hydra" / "config.yaml").write_text(f"optimized_metric: {metric}\n")
+        (run / "metrics.json").write_text(json.dumps({metric: value, "global_step": 10}))
+    code, stdout, _ = run_cli(capsys, "report", str(tmp_path / "sweep"))
+    assert code == 0
+    _, rows = read_csv(tmp_path / "sweep" / "leaderboard.csv")
+    assert [(r["rank"], r["run"]) for r in rows] == [("1", "b"), ("2", "c"), ("3", "a")]
+    assert f"{metric} ↑" in stdout.splitlines()[0]
 
 
 def test_cli_help_lists_report(capsys):

@@ -17,7 +17,7 @@ from genlab.cli import main
 @pytest.fixture(scope="module")
 def ring_run(tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("ring") / "run"
-    run_train(run_dir, *RING_GAN, *short(40, 20))
+    run_train(run_dir, *RING_GAN, *short(40, 20), "callbacks=eval", "callbacks.eval_metrics.metrics=[modes]")
     return run_dir
 
 

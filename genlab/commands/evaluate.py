@@ -20,46 +20,26 @@ import torch
 from omegaconf import DictConfig
 
 from genlab.checkpoint import load_run, pick_device
-from genlab.config.schema import (
-    check_at_least,
-    check_choice,
-    check_seed,
-    command_config,
-    require,
-    set_field,
-)
-from genlab.metrics.features import FEATURE_EXTRACTORS
+from genlab.config.schema import check_at_least, command_config, require
+from genlab.metrics.request import EvalRequest
 from genlab.metrics.suite import EvalPlan
 from genlab.models.capabilities import Sampler
+from genlab.run.callbacks.eval_metrics import load_classifier
 from genlab.utils.atomic import check_writable, write_text_atomic
 from genlab.utils.errors import ConfigError
 from genlab.utils.progress import Phases
-from genlab.utils.resources import require_memory
 from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
 
 
 @dataclass(frozen=True)
-class EvalConfig:
-    """The ``eval:`` node of ``configs/eval.yaml``."""
+class EvalConfig(EvalRequest):
+    """The ``eval:`` node of ``configs/eval.yaml``: the evaluation request plus `genlab eval`'s own keys."""
 
-    # generated samples; null: 10000 for images, 2500 for 2D data, 26000 for stacked_mnist
-    n_samples: int | None = None
-    # real reference split of the run's dataset
-    split: str = "test"
-    # inception | classifier; null: classifier when classifier_ckpt is set, else inception
-    features: str | None = None
-    # a `genlab train model=classifier` checkpoint: its features replace Inception's (MNIST-like data)
-    classifier_ckpt: str | None = None
-    # local torch-fidelity weights-inception-2015-12-05-6726825d.pth (else $GENLAB_INCEPTION_WEIGHTS, torch hub)
-    inception_weights: str | None = None
-    # "auto" (by data kind and model family) or a list of: fid, kid, is, prdc, class_kl, modes, likelihood,
-    # conditional_accuracy, intra_fid (class-conditional models)
-    metrics: Any = "auto"
-    batch_size: int = 250  # samples per forward pass
+    KEY = "eval"
+
     device: str = "auto"  # auto | cpu | cuda | cuda:N
-    seed: int = 0  # same seed, same samples and same numbers
     # k of the importance-weighted NLL bound (VAE)
     iw_samples: int = 100
     # where the run's dataset is read from (null: $GENLAB_DATA_DIR or data/), never the directory stored in
@@ -67,25 +47,8 @@ class EvalConfig:
     data_dir: str | None = None
 
     def __post_init__(self) -> None:
-        if self.n_samples is not None:
-            check_at_least("eval.n_samples", self.n_samples, 6, 10000)
-        if self.features is not None:
-            check_choice("eval.features", self.features, FEATURE_EXTRACTORS)
-        check_at_least("eval.batch_size", self.batch_size, 1, 250)
+        super().__post_init__()
         check_at_least("eval.iw_samples", self.iw_samples, 1, 100)
-        check_choice("eval.split", self.split, ("train", "test", "val"))
-        check_seed("eval.seed", self.seed, 0)
-        if isinstance(self.metrics, str) and self.metrics != "auto":
-            set_field(self, "metrics", [m.strip() for m in self.metrics.split(",") if m.strip()])
-        require(
-            self.metrics == "auto"
-            or (
-                isinstance(self.metrics, list)
-                and self.metrics
-                and all(isinstance(m, str) for m in self.metrics)
-            ),
-            f"eval.metrics={self.metrics!r} must be auto or a non-empty list of metric names",
-        )
 
     def torch_device(self) -> torch.device:
         return pick_device(self.device, key="eval.device")
@@ -129,25 +92,10 @@ def evaluate(cfg: DictConfig) -> dict[str, Any]:
             f"{command.ckpt} is a {model.family}; evaluate a generator checkpoint and pass this one as "
             "eval.classifier_ckpt"
         )
-    if ecfg.n_samples is not None:  # generated and real samples are held in memory at once
-        require_memory(
-            2 * ecfg.n_samples * run.data.dim * 4, f"eval.n_samples={ecfg.n_samples}", "lower eval.n_samples"
-        )
-    plan = EvalPlan.build(
-        model,
-        run.dataset_class(run.dataset, run.data),
-        ecfg.metrics,
-        ecfg.features,
-        ecfg.classifier_ckpt,
-        ecfg.inception_weights,
-        ecfg.n_samples,
-        ecfg.split,
-        ecfg.batch_size,
-        ecfg.seed,
-        ecfg.iw_samples,
-        device=device,
-        partial=True,
-    )
+    resolved = ecfg.resolve(model, partial=True)  # defaults filled in and memory checked: nothing drawn yet
+    classifier = load_classifier(resolved, device)
+    datamodule = run.dataset_class(run.dataset, run.data)
+    plan = EvalPlan.build(resolved, model, datamodule, device, classifier, ecfg.iw_samples)
     skipped = [name for names in plan.skipped.values() for name in names]
     log.info(
         "evaluating %s: %s%d real (%s split), metrics %s%s",

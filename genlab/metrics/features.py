@@ -9,7 +9,8 @@
   ``$GENLAB_INCEPTION_WEIGHTS`` or torch hub's cache, see :func:`inception_search_path`): evaluation never
   downloads. A TorchScript file is a program, so genlab loads one only from those places, never from a
   checkpoint or a run directory.
-- ``classifier``: a genlab :class:`~genlab.models.classifier.Classifier` checkpoint; its penultimate
+- ``classifier``: a genlab :class:`~genlab.models.classifier.Classifier` network (loaded from its checkpoint by
+  the caller); its penultimate
   activations and its logits. Images are resized to its training size; a grayscale classifier reads
   multi-channel images (stacked MNIST) one channel at a time (features concatenated, one set of
   logits per channel).
@@ -208,36 +209,19 @@ class ClassifierFeatures(nn.Module):
         return features.reshape(b, -1), logits.reshape(b, self.groups, -1)
 
 
-def load_classifier(path: str | None, device: torch.device | str = "cpu") -> nn.Module:
-    """The genlab Classifier stored at ``path`` (a checkpoint of `genlab train model=classifier`)."""
-    from genlab.checkpoint import load_run
-    from genlab.models.capabilities import FeatureNet
-
-    hint = "train one with `genlab train model=classifier dataset=mnist` and set eval.classifier_ckpt=<its last.ckpt>"
-    if not path:
-        raise ConfigError(f"eval.classifier_ckpt is not set; {hint}")
-    if not Path(path).is_file():
-        raise ConfigError(f"eval.classifier_ckpt={path} does not exist; {hint}")
-    model = load_run(path, device=device, key="eval.classifier_ckpt").model
-    if not isinstance(model, FeatureNet):
-        raise ConfigError(
-            f"eval.classifier_ckpt={path} is a {getattr(model, 'family', '?')} checkpoint, not a classifier; {hint}"
-        )
-    return model
-
-
 def build_extractor(
     name: str,
     image_channels: int,
-    classifier_ckpt: str | None = None,
+    classifier: nn.Module | None = None,
     inception_weights: str | None = None,
     device: torch.device | str = "cpu",
 ) -> nn.Module:
-    """The configured feature extractor, in eval mode on ``device``."""
+    """The configured feature extractor, in eval mode on ``device``; ``classifier`` is the built network of
+    ``eval.classifier_ckpt`` (the caller loads checkpoints, metrics never do)."""
     if name == "inception":
         extractor = InceptionFeatures(inception_weights)
     elif name == "classifier":
-        extractor = ClassifierFeatures(load_classifier(classifier_ckpt, device), image_channels)
+        extractor = ClassifierFeatures(classifier, image_channels)
     else:
         raise ConfigError(f"eval.features={name!r} is not known; allowed: {', '.join(FEATURE_EXTRACTORS)}")
     return extractor.to(device).eval()

@@ -1,19 +1,9 @@
 """One evaluation pass: generate samples, compare them with real data, return named numbers.
 
 Shared by ``genlab eval`` (:func:`genlab.commands.evaluate.evaluate`) and the training callback
-(:class:`genlab.run.callbacks.eval_metrics.EvalMetrics`), so both report the same metrics the same way.
-
-Metric names (``eval.metrics``) and the keys they produce:
-
-- ``fid`` -> fid; ``kid`` -> kid, kid_std; ``is`` -> is, is_std; ``prdc`` -> precision, recall,
-  density, coverage (all in the feature space of ``eval.features``);
-- ``class_kl`` -> class_kl: KL of the classifier's predicted class histogram on samples to that on data;
-- ``modes`` -> modes_covered, hq_fraction, num_modes (2D mixtures), or for stacked MNIST (a grayscale
-  classifier reading each channel) modes_covered, mode_kl, num_modes;
-- ``likelihood`` (VAE) -> neg_elbo, iw_nll (k = ``iw_samples``), active_units, on the real reference set;
-- class-conditional models only: ``conditional_accuracy`` -> conditional_accuracy, the share of samples the
-  classifier (``eval.features=classifier``, trained on the run's dataset) assigns to the requested class;
-  ``intra_fid`` -> intra_fid, the mean over classes of the within-class FID, and intra_fid_per_class.
+(:class:`genlab.run.callbacks.eval_metrics.EvalMetrics`), so both report the same metrics the same way. The
+metrics, the keys they write and what they need are listed in :mod:`genlab.metrics.catalogue`; what to compute
+comes as a :class:`~genlab.metrics.request.ResolvedRequest`.
 
 A conditional model's samples are drawn for the labels of the real reference (tiled to ``n_samples``), so both
 sides have the same class frequencies and every class has its share of samples.
@@ -28,96 +18,28 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from genlab.metrics.catalogue import data_kind, is_conditional, uses_features
 from genlab.metrics.classifier_stats import class_kl, conditional_accuracy, stacked_modes
 from genlab.metrics.features import FeaturesUnavailable, build_extractor, extract
 from genlab.metrics.fid import frechet_distance, inception_score, intra_fid, kernel_distance
 from genlab.metrics.modes import mode_stats
 from genlab.metrics.prdc import prdc
-from genlab.models.capabilities import LikelihoodModel
+from genlab.metrics.request import STACKED_MODES, ResolvedRequest
 from genlab.utils.errors import ConfigError
 from genlab.utils.progress import Phases, items_in
 
-CONDITIONAL_METRICS = ("conditional_accuracy", "intra_fid")
-FEATURE_METRICS = ("fid", "kid", "is", "prdc", "class_kl", *CONDITIONAL_METRICS)
-METRICS = (*FEATURE_METRICS, "modes", "likelihood")
-# n_samples: null -> this many generated samples (the literature's protocols)
-DEFAULT_SAMPLES = {"image": 10_000, "vector": 2_500, "stacked_mnist": 26_000}
 
-
-def data_kind(spec) -> str:
-    if not spec.is_image:
-        return "vector"
-    return "stacked_mnist" if spec.name == "stacked_mnist" else "image"
-
-
-def auto_metrics(model: nn.Module, features: str | None) -> list[str]:
-    """The metrics that make sense for this model and data (``eval.metrics: auto``)."""
-    kind = data_kind(model.spec)
-    if kind == "vector":
-        names = ["modes"]
-    elif kind == "stacked_mnist":
-        names = ["modes", "fid", "kid", "prdc"]
-    else:
-        names = ["fid", "kid", "prdc", "is" if features == "inception" else "class_kl"]
-        if is_conditional(model):
-            names += ["conditional_accuracy"] if features == "classifier" else []
-            names += ["intra_fid"]
-    return names + (["likelihood"] if isinstance(model, LikelihoodModel) else [])
-
-
-def is_conditional(model: nn.Module) -> bool:
-    return bool(getattr(model, "conditional", False))
-
-
-def check_metrics(names: list[str], model: nn.Module, features: str | None) -> None:
-    """ConfigError for metrics that are unknown or impossible for this model, data or feature extractor."""
-    kind = data_kind(model.spec)
-    for name in names:
-        if name not in METRICS:
-            raise ConfigError(f"eval.metrics: {name!r} is not known; allowed: {', '.join(METRICS)} (or auto)")
-        if name in FEATURE_METRICS and kind == "vector":
-            raise ConfigError(f"eval.metrics: {name} needs images but {model.spec.name} is 2D; use modes")
-        if name == "class_kl" and features != "classifier":
-            raise ConfigError(
-                "eval.metrics: class_kl needs eval.features=classifier (and eval.classifier_ckpt)"
-            )
-        if name == "modes" and kind == "image":
-            raise ConfigError(
-                f"eval.metrics: modes is for 2D mixtures and stacked_mnist, not {model.spec.name}"
-            )
-        if name == "likelihood" and not isinstance(model, LikelihoodModel):
-            raise ConfigError(f"eval.metrics: likelihood needs a VAE checkpoint, this one is {model.family}")
-        if name in CONDITIONAL_METRICS and not is_conditional(model):
-            raise ConfigError(
-                f"eval.metrics: {name} needs a class-conditional checkpoint (model.conditional=true); "
-                f"this {model.family} is unconditional"
-            )
-        if name == "conditional_accuracy" and features != "classifier":
-            raise ConfigError(
-                "eval.metrics: conditional_accuracy needs eval.features=classifier and eval.classifier_ckpt "
-                "(a classifier trained on the run's dataset)"
-            )
-
-
-def check_classifier_classes(extractor: nn.Module, model: nn.Module) -> None:
+def check_classifier_classes(extractor: nn.Module, model: nn.Module, key: str) -> None:
     """conditional_accuracy reads the classifier's class as the model's: both must be of the same dataset."""
     classifier = extractor.classifier
     spec = classifier.spec
     if extractor.groups != 1 or spec.name != model.spec.name or classifier.num_classes != model.num_classes:
         raise ConfigError(
-            f"eval.metrics: conditional_accuracy needs a classifier of the run's {model.num_classes} "
-            f"{model.spec.name} classes, but eval.classifier_ckpt classifies {spec.name} ({classifier.num_classes} "
+            f"{key}.metrics: conditional_accuracy needs a classifier of the run's {model.num_classes} "
+            f"{model.spec.name} classes, but {key}.classifier_ckpt classifies {spec.name} ({classifier.num_classes} "
             f"classes, {spec.channels} channel(s)); train one with `genlab train model=classifier "
             f"dataset={model.spec.name}`"
         )
-
-
-def uses_features(name: str, model: nn.Module) -> bool:
-    return name in FEATURE_METRICS or (name == "modes" and data_kind(model.spec) == "stacked_mnist")
-
-
-def needs_features(names: list[str], model: nn.Module) -> bool:
-    return any(uses_features(n, model) for n in names)
 
 
 @dataclass
@@ -154,11 +76,6 @@ class Reference:
                 batches = p.track(self.samples.split(batch_size), size=items_in)
                 self._features[key] = extract(extractor, (to_unit(x) for x in batches))
         return self._features[key]
-
-
-def default_features(features: str | None, classifier_ckpt: str | None) -> str:
-    """``eval.features: null``: the classifier when one is given, else Inception."""
-    return features or ("classifier" if classifier_ckpt else "inception")
 
 
 def generated_batches(
@@ -201,66 +118,45 @@ class EvalPlan:
     @classmethod
     def build(
         cls,
+        resolved: ResolvedRequest,
         model: nn.Module,
         datamodule,
-        metrics: str | list[str],
-        features: str | None,
-        classifier_ckpt: str | None,
-        inception_weights: str | None,
-        n_samples: int | None,
-        split: str,
-        batch_size: int = 250,
-        seed: int = 0,
-        iw_samples: int = 100,
-        exclude: tuple[str, ...] = (),
         device: torch.device | str = "cpu",
-        partial: bool = False,
+        classifier: nn.Module | None = None,
+        iw_samples: int = 100,
     ) -> EvalPlan:
-        """Checks the metrics against the model and data, loads the feature extractor and draws the
-        reference (one-line ConfigErrors for impossible choices or missing weights).
+        """Builds the feature extractor (around ``classifier``, the network of ``classifier_ckpt``, when the
+        metrics read a classifier's features) and draws the real reference.
 
-        ``partial``: metrics whose features are unavailable (no Inception weights found; stacked-MNIST modes
-        without a digit classifier, under ``auto``) are skipped and listed in ``skipped`` instead, as long as
-        some metric is left to compute."""
-        features = default_features(features, classifier_ckpt)
-        auto = metrics == "auto"
-        if auto:
-            names = [n for n in auto_metrics(model, features) if n not in exclude]
-        else:
-            names = [metrics] if isinstance(metrics, str) else list(metrics)
-        check_metrics(names, model, features)
-        skipped: dict[str, list[str]] = {}
-        stacked = data_kind(model.spec) == "stacked_mnist"
-        if stacked and "modes" in names and features != "classifier":
-            reason = (
-                "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
-                "(`genlab train model=classifier dataset=mnist`)"
-            )
-            if not (partial and auto):
-                raise ConfigError(reason)
-            skipped[reason] = ["modes"]
-            names.remove("modes")
-        n = n_samples or DEFAULT_SAMPLES[data_kind(model.spec)]
-        extractor = None
-        if needs_features(names, model):
+        Under ``resolved.partial``, metrics whose features are unavailable (no Inception weights found) are
+        skipped and listed in ``skipped`` instead, as long as some metric is left to compute."""
+        request, names = resolved.request, list(resolved.names)
+        skipped = dict(resolved.skipped)
+        extractor, kind = None, data_kind(model.spec)
+        if resolved.features is not None:
             try:
                 extractor = build_extractor(
-                    features, model.spec.channels, classifier_ckpt, inception_weights, device
+                    resolved.features, model.spec.channels, classifier, request.inception_weights, device
                 )
             except FeaturesUnavailable as e:
-                left = [name for name in names if not uses_features(name, model)]
-                if not partial or not left:
+                reading = uses_features(names, kind)
+                if not resolved.partial or len(reading) == len(names):
                     raise
-                skipped[e.reason] = [name for name in names if uses_features(name, model)]
-                names = left
-        if extractor is None:
-            features = None
-        elif "conditional_accuracy" in names:
-            check_classifier_classes(extractor, model)
+                skipped[e.reason] = reading
+                names = [n for n in names if n not in reading]
+        if extractor is not None and "conditional_accuracy" in names:
+            check_classifier_classes(extractor, model, request.KEY)
+        if kind == "stacked_mnist" and "modes" in names and getattr(extractor, "groups", 1) == 1:
+            raise ConfigError(STACKED_MODES.format(key=request.KEY))
+        n = resolved.n_samples
+        seed = request.seed
         reference = (
-            Reference.from_datamodule(datamodule, split, n, seed) if names else Reference(torch.empty(0))
+            Reference.from_datamodule(datamodule, request.split, n, seed)
+            if names
+            else Reference(torch.empty(0))
         )
-        return cls(names, n, reference, extractor, features, batch_size, seed, iw_samples, skipped)
+        features = resolved.features if extractor is not None else None
+        return cls(names, n, reference, extractor, features, request.batch_size, seed, iw_samples, skipped)
 
     @torch.no_grad()
     def run(self, model: nn.Module, phases: Phases | None = None) -> dict[str, Any]:
@@ -293,7 +189,7 @@ class EvalPlan:
 
     def _compute(self, model: nn.Module, g: torch.Generator, phases: Phases) -> dict:
         results: dict[str, Any] = {}
-        if needs_features(self.names, model):
+        if uses_features(self.names, data_kind(model.spec)):
             results.update(self._feature_metrics(model, g, phases))
         elif "modes" in self.names:
             with phases.phase("generating samples", self.n_samples, "samples") as p:
@@ -348,11 +244,6 @@ class EvalPlan:
                     real_f, self.reference.labels, fake_f, fake_y, int(model.num_classes)
                 )
         if "modes" in names:  # stacked MNIST: one digit per channel
-            if fake_logits.shape[1] == 1:
-                raise ConfigError(
-                    "stacked_mnist mode counting needs a 1-channel digit classifier as eval.classifier_ckpt "
-                    "(`genlab train model=classifier dataset=mnist`)"
-                )
             with phases.phase("modes"):
                 stats = stacked_modes(fake_logits.argmax(-1), num_classes=fake_logits.shape[-1])
             out.update(
@@ -379,7 +270,8 @@ def likelihood_metrics(
 
     device = model.device
     g = torch.Generator(device=device).manual_seed(int(torch.randint(2**31, (1,), generator=generator)))
-    neg_elbo, iw_nll, means = [], [], []
+    neg_elbo, iw_nll = [], []
+    active = objective.ActiveUnits(model.config.latent_dim).to(device)
     phases = phases or Phases.off()
     with phases.phase(f"likelihood (neg_elbo, iw_nll with k={k})", len(data), "images") as progress:
         label_batches = [None] * len(data) if labels is None else labels.to(device).split(batch_size)
@@ -391,10 +283,10 @@ def likelihood_metrics(
             )  # the model's own objective pieces (beta = 1)
             neg_elbo.append(terms.recon + terms.kl)
             iw_nll.append(objective.iwae_nll(model, x, k, batch_k=min(k, 50), generator=g, **labelled))
-            means.append(terms.mu)
+            active.update(terms.mu)
             progress.update(len(x))
     return {
         "neg_elbo": torch.cat(neg_elbo).mean().item(),
         "iw_nll": torch.cat(iw_nll).mean().item(),
-        "active_units": int(objective.active_units(torch.cat(means))),
+        "active_units": int(active.compute()),
     }

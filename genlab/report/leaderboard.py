@@ -2,8 +2,8 @@
 
 The ranking metric is the runs' ``optimized_metric`` (what ``genlab train`` returns to a sweeper) unless the
 command names one. Its direction comes from, in order: the command line, the Optuna sweeper's ``direction``,
-the checkpoint callback's ``mode`` when it monitors the same metric, the table of genlab's own metrics below,
-and else ``min`` (said on the page). Rows without a value rank last, failed and partial runs included.
+the checkpoint callback's ``mode`` when it monitors the same metric, genlab's metric catalogue
+(:func:`genlab.metrics.catalogue.direction`), and else ``min`` (said on the page). Rows without a value rank last, failed and partial runs included.
 """
 
 from __future__ import annotations
@@ -15,33 +15,13 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
+from genlab.metrics import catalogue
 from genlab.report.runs import Run, config_value, finite, health_summary
 from genlab.report.scalars import Curves
 from genlab.utils.errors import GenlabError
 from genlab.utils.progress import duration
 
 MODES = ("min", "max")
-# genlab's metric names (the last part of the logged key) -> the better direction
-METRIC_MODES = {
-    "acc": "max",
-    "hq_fraction": "max",
-    "modes_covered": "max",
-    "num_modes": "max",
-    "is": "max",
-    "is_mean": "max",
-    "precision": "max",
-    "recall": "max",
-    "density": "max",
-    "coverage": "max",
-    "fid": "min",
-    "kid": "min",
-    "kid_mean": "min",
-    "mode_kl": "min",
-    "class_kl": "min",
-    "neg_elbo": "min",
-    "nll": "min",
-    "iw_nll": "min",
-}
 STATUS_ORDER = {"finished": 0, "running": 1, "interrupted": 2, "diverged": 3, "failed": 4, "unknown": 5}
 MISSING = "(default)"  # an override a run did not set: the config's default applies
 
@@ -128,9 +108,9 @@ def resolve_ranking(runs: list[Run], metric: str | None, mode: str | None) -> Ra
             and checkpoint.get("mode") in MODES
         ):
             return Ranking(metric, checkpoint["mode"], "callbacks.model_checkpoint.mode")
-    known = METRIC_MODES.get(metric.rsplit("/", 1)[-1])
+    known = catalogue.direction(metric)
     if known:
-        return Ranking(metric, known, "genlab's metric table")
+        return Ranking(metric, known, "genlab's metric catalogue")
     if "loss" in metric:
         return Ranking(metric, "min", "a loss: lower is better")
     return Ranking(metric, "min", "assumed: lower is better (pass mode=max if not)")

@@ -22,8 +22,8 @@ real / generated batch; sigmoid(logit) is D's probability for ``loss=ns``), ``gr
 (before clipping), ``lr_g``, ``lr_d`` and, when enabled, ``gp`` and ``r1`` (unweighted penalties).
 The same logging steps hand the health monitor (:meth:`pop_health_signals`) the losses, gradient norms and, for
 ``loss=ns|hinge``, D's accuracy on the real and the generated batch (logit sign).
-Validation logs the same losses under ``val/`` and, for 2D data whose datamodule knows its ``modes`` and
-``mode_std``, ``val/modes_covered`` and ``val/hq_fraction``.
+Validation logs the same losses under ``val/``; sample quality (``val/modes_covered``, ``val/hq_fraction``, FID,
+...) comes from the eval callback (``callbacks=eval``), not from the module.
 
 Class-conditional (``model.conditional``): the fake batches of a step are drawn for the labels of the real
 batch (the data's class frequencies; WGAN-GP interpolates pairs of the same class), D is the projection
@@ -43,7 +43,6 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel
 
 from genlab.config.spec import DataSpec
-from genlab.metrics.modes import mode_stats
 from genlab.models.base import GenerativeModule
 from genlab.models.capabilities import HealthSignals
 from genlab.models.gan.config import IMAGE_SIZES, GANConfig
@@ -53,8 +52,6 @@ from genlab.models.gan.nets import build_discriminator, build_generator
 from genlab.models.optim import OptimizerConfig, build_optimizer, build_scheduler
 from genlab.utils.compat import exclude_from_global_step
 from genlab.utils.errors import ConfigError
-
-MODE_EVAL_SAMPLES = 2500  # samples drawn for val/modes_covered and val/hq_fraction (2D data)
 
 
 def pack_samples(x: Tensor, pack: int) -> Tensor:
@@ -336,13 +333,3 @@ class GAN(GenerativeModule, HealthSignals):
         self.log_dict(
             {f"val/{k}": v for k, v in out.items()}, on_epoch=True, sync_dist=True, batch_size=real.size(0)
         )
-
-    def on_validation_epoch_end(self) -> None:
-        datamodule = getattr(self.trainer, "datamodule", None)
-        modes, std = getattr(datamodule, "modes", None), getattr(datamodule, "mode_std", None)
-        if self.spec.is_image or modes is None or std is None:
-            return
-        samples = self.sample(MODE_EVAL_SAMPLES, generator=torch.Generator().manual_seed(0))
-        stats = mode_stats(samples, modes, float(std))
-        self.log("val/modes_covered", float(stats["modes_covered"]), sync_dist=True)
-        self.log("val/hq_fraction", stats["hq_fraction"], sync_dist=True)

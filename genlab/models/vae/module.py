@@ -38,7 +38,6 @@ from functools import cached_property
 
 import torch
 import torch.nn.functional as F
-import torchmetrics
 from torch import Tensor, nn
 
 from genlab.config.spec import DataSpec
@@ -88,30 +87,6 @@ class ElboTerms:
         return -self.log_ratio.mean(0)
 
 
-class ActiveUnits(torchmetrics.Metric):
-    """Count of latent dims whose posterior-mean variance over the data exceeds ``threshold`` (DDP-safe)."""
-
-    full_state_update = False
-
-    def __init__(self, latent_dim: int, threshold: float = 0.01) -> None:
-        super().__init__()
-        self.threshold = threshold
-        self.add_state("n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total", torch.zeros(latent_dim, dtype=torch.float64), dist_reduce_fx="sum")
-        self.add_state("total_sq", torch.zeros(latent_dim, dtype=torch.float64), dist_reduce_fx="sum")
-
-    def update(self, mu: Tensor) -> None:
-        mu = mu.detach().double()
-        self.n += len(mu)
-        self.total += mu.sum(0)
-        self.total_sq += mu.pow(2).sum(0)
-
-    def compute(self) -> Tensor:
-        mean = self.total / self.n
-        var = self.total_sq / self.n - mean.pow(2)
-        return (var > self.threshold).sum().float()
-
-
 class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
     config_class = VAEConfig
     family = "vae"
@@ -139,7 +114,7 @@ class VAE(GenerativeModule, Reconstructor, LikelihoodModel, HealthSignals):
         self.register_buffer("recon_count", torch.zeros((), dtype=torch.long))
         if cfg.conditional:
             self.register_buffer("recon_labels", torch.zeros(N_RECON, dtype=torch.long))
-        self.val_active_units = ActiveUnits(cfg.latent_dim)
+        self.val_active_units = objective.ActiveUnits(cfg.latent_dim)
         if cfg.channels_last and self.spec.is_image:
             self.to(memory_format=torch.channels_last)
         # compiled wrappers live outside the module tree so state_dict keys stay unprefixed

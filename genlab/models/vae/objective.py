@@ -16,6 +16,7 @@ from collections.abc import Callable
 
 import torch
 import torch.nn.functional as F
+import torchmetrics
 from torch import Tensor
 
 LOG_2PI = math.log(2 * math.pi)
@@ -84,12 +85,37 @@ def free_bits_kl(kl_per_dim: Tensor, free_bits: float) -> Tensor:
     return kl_per_dim.mean(0).clamp(min=free_bits).sum()
 
 
-def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
-    """Number of latent dims whose posterior mean varies over the data: Var_x(E_q[z_j]) > threshold.
+class ActiveUnits(torchmetrics.Metric):
+    """Number of latent dims whose posterior mean varies over the data: Var_x(E_q[z_j]) > ``threshold`` (Burda
+    et al. 2016), accumulated over batches of posterior means (DDP-safe). The one definition of active units:
+    :func:`active_units` is this metric over one set of means."""
 
-    ``mu`` is (N, D), the posterior means of N data points (Burda et al. 2016).
-    """
-    return (mu.double().var(0, unbiased=False) > threshold).sum()
+    full_state_update = False
+
+    def __init__(self, latent_dim: int, threshold: float = 0.01) -> None:
+        super().__init__()
+        self.threshold = threshold
+        self.add_state("n", torch.zeros((), dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total", torch.zeros(latent_dim, dtype=torch.float64), dist_reduce_fx="sum")
+        self.add_state("total_sq", torch.zeros(latent_dim, dtype=torch.float64), dist_reduce_fx="sum")
+
+    def update(self, mu: Tensor) -> None:
+        mu = mu.detach().double()
+        self.n += len(mu)
+        self.total += mu.sum(0)
+        self.total_sq += mu.pow(2).sum(0)
+
+    def compute(self) -> Tensor:
+        mean = self.total / self.n
+        var = self.total_sq / self.n - mean.pow(2)
+        return (var > self.threshold).sum().float()
+
+
+def active_units(mu: Tensor, threshold: float = 0.01) -> Tensor:
+    """:class:`ActiveUnits` of the posterior means ``mu`` (N, D) of N data points."""
+    metric = ActiveUnits(mu.shape[1], threshold).to(mu.device)
+    metric.update(mu)
+    return metric.compute()
 
 
 def sample_log_likelihoods(

@@ -35,8 +35,8 @@ from genlab.health.detectors import (
 )
 from genlab.health.diversity import diversity_ratio, feature_space, mean_pairwise_distance
 from genlab.health.record import Verdict, health_record, write_health
-from genlab.metrics.modes import mode_stats
 from genlab.models.capabilities import HealthSignals, Sampler
+from genlab.run.callbacks.eval_metrics import mode_coverage_fallback, round_mode_coverage
 from genlab.utils.errors import TrainingDiverged
 
 log = logging.getLogger("genlab")
@@ -80,8 +80,8 @@ class HealthConfig:
     modes_fraction: float = 0.5
     # ... by the on-mode samples, when at least this share of samples lies on a mode
     min_on_modes: float = 0.3
-    # vector data: samples drawn from fixed noise (and real samples) behind the diversity and modes measures
-    # (images: the model's fixed 64-latent batch)
+    # vector data: samples drawn from fixed noise (and real samples) behind the diversity measure (images: the
+    # model's fixed 64-latent batch); mode coverage reads the eval request's samples (2500 by default)
     n_samples: int = 1000
 
     def __post_init__(self) -> None:
@@ -160,6 +160,7 @@ class HealthMonitor(pl.Callback):
         self.verdicts: dict[str, Verdict] = {}
         self.advice: dict[str, str] = {}
         self._real_spread: float | None = None
+        self._modes = mode_coverage_fallback()  # 2D mode coverage when no eval callback computes it
         self._restored: dict[str, dict[str, Any]] = {}
 
     # ---- state: verdicts survive a resume (the windows start afresh) --------------------------------
@@ -217,7 +218,8 @@ class HealthMonitor(pl.Callback):
 
     @torch.no_grad()
     def sample_signals(self, trainer, pl_module) -> dict[str, float]:
-        """Diversity of fixed-noise samples relative to fixed real samples; mode coverage on 2D mixtures."""
+        """Diversity of fixed-noise samples relative to fixed real samples; on 2D mixtures, the round's mode
+        coverage (the eval callback's figures, or the same evaluation with its defaults)."""
         dm = trainer.datamodule
         if pl_module.spec.is_image:
             samples = pl_module.to_unit(pl_module.decode(pl_module.fixed_latents()))
@@ -232,14 +234,7 @@ class HealthMonitor(pl.Callback):
             real = pl_module.to_unit(real) if pl_module.spec.is_image else real
             self._real_spread = mean_pairwise_distance(feature_space(real))
         signals = {"diversity": diversity_ratio(samples, self._real_spread or 0.0)}
-        modes, std = getattr(dm, "modes", None), getattr(dm, "mode_std", None)
-        if modes is not None and std is not None and not pl_module.spec.is_image:
-            stats = mode_stats(samples, modes, float(std))
-            signals.update(
-                modes_covered=float(stats["modes_covered"]),
-                num_modes=float(stats["num_modes"]),
-                hq_fraction=stats["hq_fraction"],
-            )
+        signals.update(round_mode_coverage(trainer, pl_module, self._modes) or {})
         return signals
 
     def observe(self, trainer: pl.Trainer, cadence: str, signals: dict[str, Any]) -> None:
