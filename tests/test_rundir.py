@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
+from genlab.utils.atomic import output_mode
 from genlab.utils.errors import GenlabError
 from genlab.utils.rundir import (
     RunDirLocked,
@@ -21,7 +22,6 @@ from genlab.utils.rundir import (
     checkpoint_step,
     clean_stale_temps,
     move_abandoned,
-    output_mode,
     read_status,
     write_status,
 )
@@ -146,6 +146,7 @@ def test_read_status_tolerates_corrupt_files_and_write_status_rejects_unknown_st
     assert read_status(tmp_path) == {
         "status": "failed",
         "updated": read_status(tmp_path)["updated"],
+        "genlab": 1,
         "error": "boom",
     }
 
