@@ -63,12 +63,7 @@ def listed(out: str) -> dict[str, tuple[str, str]]:
     for line in out.splitlines():
         parts = line.split()
         if parts[:1] in (["delete"], ["keep"]):
-            rows[
-                Path(parts[-1] if "(in use" not in line else line.split("  (in use")[0].split()[-1]).name
-            ] = (
-                parts[0],
-                parts[1],
-            )
+            rows[Path(line.split("  (")[0].split()[-1]).name] = (parts[0], parts[1])
     return rows
 
 
@@ -106,7 +101,7 @@ def test_all_and_older_than(outputs, live, capsys):
     code, out, err = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
     assert code == 0 and err == ""
     assert listed(out)["live"] == ("keep", "running")  # in use: never selected, never deleted
-    assert {run.path.name for run in runs_under(outputs)} == {"live"}
+    assert {run.path.name for run in runs_under(outputs)} == {"live", "no_status"}  # no run record: kept
 
 
 def test_status_choice_and_a_sweep_that_keeps_a_job(outputs, capsys):
@@ -158,3 +153,32 @@ def test_missing_output_dir_is_not_an_error(tmp_path, capsys):
 def test_listed_in_genlab_help(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "  clean " in out
+
+
+def test_all_yes_keeps_a_folder_without_a_run_record_and_its_parent(tmp_path, capsys):
+    """A folder with a README and checkpoints/ but no genlab run record is not a run: never deleted, nor its
+    parent pruned."""
+    outputs = tmp_path / "outputs"
+    mine = outputs / "mine" / "experiment"
+    (mine / "checkpoints").mkdir(parents=True)
+    (mine / "checkpoints" / "model.pt").write_bytes(b"weights")
+    (mine / "README").write_text("my notes")
+    status(outputs / "runs" / "failed", "failed")
+    code, out, err = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
+    assert code == 0, err
+    assert "deleted 1 run " in out and not (outputs / "runs" / "failed").exists()
+    assert (mine / "README").read_text() == "my notes" and (mine / "checkpoints" / "model.pt").is_file()
+    assert (outputs / "runs").is_dir()  # not a sweep folder: an emptied parent stays too
+
+
+def test_a_run_whose_lock_is_a_link_is_kept_and_the_target_unchanged(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    run = status(outputs / "runs" / "failed", "failed")
+    target = tmp_path / "precious.txt"
+    target.write_text("do not truncate me")
+    (run / ".genlab.lock").symlink_to(target)
+    code, out, err = clean(capsys, "--output-dir", str(outputs), "--yes")
+    assert code == 0, err
+    assert target.read_text() == "do not truncate me"
+    assert run.is_dir() and (run / ".genlab.lock").is_symlink()
+    assert "not deleted: .genlab.lock is a symbolic link" in out
