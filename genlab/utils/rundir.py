@@ -173,20 +173,42 @@ def is_real_dir(path: str | Path) -> bool:
 
 # ---- what genlab writes -----------------------------------------------------------------------------
 def unsafe_entry(run_dir: str | Path) -> str | None:
-    """Why genlab may not write into ``run_dir`` (one of its names is a link or a special file), or None."""
+    """Why genlab may not write into ``run_dir`` (one of its names, or an entry of one of its folders, is a link
+    or a special file), or None."""
     run_dir = Path(run_dir)
     for name in (*WRITTEN_FILES, *WRITTEN_DIRS):
+        problem = _unsafe(run_dir, name, is_dir=name in WRITTEN_DIRS)
+        if problem is not None:
+            return problem
+    for folder in WRITTEN_DIRS:  # e.g. tensorboard/hparams.yaml, which Lightning opens following links
         try:
-            mode = os.lstat(run_dir / name).st_mode
-        except FileNotFoundError:
+            entries = sorted(os.listdir(run_dir / folder))
+        except OSError:
             continue
-        except OSError as e:
-            return f"{name} cannot be examined ({e.strerror})"
-        if stat.S_ISLNK(mode):
-            return f"{name} is a symbolic link (to {_link_target(run_dir / name)})"
-        wanted = stat.S_ISDIR if name in WRITTEN_DIRS else stat.S_ISREG
-        if not wanted(mode):
-            return f"{name} is not a {'folder' if name in WRITTEN_DIRS else 'regular file'}"
+        for entry in entries:
+            problem = _unsafe(run_dir, f"{folder}/{entry}", is_dir=None)
+            if problem is not None:
+                return problem
+    return None
+
+
+def _unsafe(run_dir: Path, name: str, is_dir: bool | None) -> str | None:
+    """Why the entry ``name`` is unsafe to write (a link; not a folder/regular file as ``is_dir`` wants; with
+    None either is fine), or None (it is fine or missing)."""
+    try:
+        mode = os.lstat(run_dir / name).st_mode
+    except FileNotFoundError:
+        return None
+    except OSError as e:
+        return f"{name} cannot be examined ({e.strerror})"
+    if stat.S_ISLNK(mode):
+        return f"{name} is a symbolic link (to {_link_target(run_dir / name)})"
+    if is_dir is None and not (stat.S_ISDIR(mode) or stat.S_ISREG(mode)):
+        return f"{name} is neither a folder nor a regular file"
+    if is_dir is True and not stat.S_ISDIR(mode):
+        return f"{name} is not a folder"
+    if is_dir is False and not stat.S_ISREG(mode):
+        return f"{name} is not a regular file"
     return None
 
 
