@@ -65,6 +65,8 @@ def damage(run: Path, sentinel: Path, rng: random.Random) -> list[str]:
         target = rng.choice(candidates) if candidates else run / rng.choice(RECORDS)
         if kind in ("huge", "deep"):
             target = run / rng.choice(RECORDS)
+        if not real_folder(target.parent, run):
+            continue  # an earlier damage made its folder a link or a FIFO: never write through it here
         if kind == "truncate" and not target.is_file():
             kind = "delete"
         original = target.read_bytes() if kind == "truncate" else b""
@@ -83,6 +85,15 @@ def damage(run: Path, sentinel: Path, rng: random.Random) -> list[str]:
             target.write_text("[" * 200_000 + "]" * 200_000)
         done.append(f"{kind} {target.relative_to(run)}")
     return done
+
+
+def real_folder(folder: Path, run: Path) -> bool:
+    """Whether ``folder`` and every folder between it and ``run`` is missing or a real folder, not a link."""
+    while folder != run:
+        if folder.is_symlink() or (os.path.lexists(folder) and not folder.is_dir()):
+            return False
+        folder = folder.parent
+    return True
 
 
 def remove(path: Path) -> None:
