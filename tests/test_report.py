@@ -462,7 +462,9 @@ def test_report_overwrites_only_its_own_files(runs, tmp_path, capsys):
     notes.write_text("my notes, not a report\n")
     md.write_text("# my own report.md\n")
     code, _, err = run_cli(capsys, "report", str(tmp_path / "0"), f"out={notes}")
-    assert code == 2 and err.count("\n") == 1 and "was not written by genlab report" in err and str(notes) in err
+    assert (
+        code == 2 and err.count("\n") == 1 and "was not written by genlab report" in err and str(notes) in err
+    )
     code, _, err = run_cli(capsys, "report", str(tmp_path / "0"), f"out={tmp_path / 'page.html'}")
     assert code == 2 and f"{md} exists and was not written by genlab report" in err
     assert notes.read_text() == "my notes, not a report\n" and md.read_text() == "# my own report.md\n"
@@ -497,6 +499,7 @@ def test_crafted_run_dirs_cost_a_note_never_a_hang(runs, tmp_path):
     assert set(notes) == {"0", "1", "2", "3"}
     assert ".hydra/config.yaml unreadable (not a regular file)" in notes["1"]
     assert "metrics.json unreadable (nested deeper than" in notes["2"]
-    assert "samples/samples_step9999999.png unreadable (a link or not a regular file)" in (
-        tmp_path / "report.html"
-    ).read_text()
+    assert (
+        "samples/samples_step9999999.png unreadable (a link or not a regular file)"
+        in (tmp_path / "report.html").read_text()
+    )

@@ -19,8 +19,8 @@ from genlab.data.loader import TensorBatches
 from genlab.models.gan import GAN
 from genlab.run.callbacks.checkpoint import Checkpoint, CheckpointConfig
 from genlab.run.callbacks.lifecycle import DivergenceGuard
-from genlab.utils.errors import TrainingDiverged
 from genlab.utils.atomic import output_mode
+from genlab.utils.errors import TrainingDiverged
 from genlab.utils.rundir import RunLock
 
 TINY = [*RING_GAN, "threads=1"]

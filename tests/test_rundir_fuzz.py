@@ -75,7 +75,9 @@ def damage(run: Path, sentinel: Path, rng: random.Random) -> list[str]:
         if kind == "truncate":
             target.write_bytes(original[: rng.randint(0, len(original))])
         elif kind == "link":
-            target.symlink_to(rng.choice([sentinel / "notes.txt", sentinel / "data.json", sentinel / "folder"]))
+            target.symlink_to(
+                rng.choice([sentinel / "notes.txt", sentinel / "data.json", sentinel / "folder"])
+            )
         elif kind == "fifo":
             os.mkfifo(target)
         elif kind == "huge":
