@@ -166,6 +166,9 @@ def remove_if_empty(path: Path | None) -> None:
     """A rejected command leaves no run directory: Hydra made it before genlab saw the config."""
     if path is None or not path.is_dir() or any(p.name != "train.log" for p in path.iterdir()):
         return
+    log_file = path / "train.log"
+    if log_file.is_symlink() or (log_file.exists() and not log_file.is_file()):
+        return  # not the log genlab wrote: someone else's entry, left alone
     for handler in list(logging.getLogger().handlers):  # the job's delayed log file would re-create it
         if isinstance(handler, logging.FileHandler) and Path(handler.baseFilename).parent == path.resolve():
             logging.getLogger().removeHandler(handler)

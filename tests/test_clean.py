@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from runs_util import RING_GAN, run_cli, run_train, short
 
-from genlab.commands.clean import delete, find_runs
+from genlab.commands.clean import delete, runs_under
 from genlab.utils.rundir import RunLock
 
 
@@ -34,7 +34,8 @@ def outputs(tmp_path) -> Path:
     status(root / "runs" / "diverged", "diverged")
     status(root / "runs" / "killed", "running")  # no live process: stale
     status(root / "runs" / "old_finished", "finished", updated="2020-01-01T00:00:00+00:00")
-    (root / "runs" / "no_status" / ".hydra").mkdir(parents=True)  # unknown
+    (root / "runs" / "no_status" / ".hydra").mkdir(parents=True)  # a run without genlab's record: unknown
+    (root / "runs" / "no_status" / ".hydra" / "overrides.yaml").write_text("[]\n")
     sweep = root / "multirun" / "2026-01-01_00-00-00"
     status(sweep / "0", "failed")
     status(sweep / "1", "interrupted")
@@ -62,12 +63,7 @@ def listed(out: str) -> dict[str, tuple[str, str]]:
     for line in out.splitlines():
         parts = line.split()
         if parts[:1] in (["delete"], ["keep"]):
-            rows[
-                Path(parts[-1] if "(in use" not in line else line.split("  (in use")[0].split()[-1]).name
-            ] = (
-                parts[0],
-                parts[1],
-            )
+            rows[Path(line.split("  (")[0].split()[-1]).name] = (parts[0], parts[1])
     return rows
 
 
@@ -91,7 +87,7 @@ def test_yes_deletes_the_bad_endings_and_keeps_the_rest(outputs, live, capsys):
     code, out, err = clean(capsys, "--output-dir", str(outputs), "--yes")
     assert code == 0, err
     assert "deleted 6 runs" in out
-    left = {run.path.name for run in find_runs(outputs)}
+    left = {run.path.name for run in runs_under(outputs)}
     assert left == {"real", "live", "old_finished", "no_status"}
     assert not (outputs / "multirun" / "2026-01-01_00-00-00").exists()  # the sweep lost every job
     assert (outputs / "notes" / "todo.txt").read_text() == "keep me"
@@ -105,19 +101,19 @@ def test_all_and_older_than(outputs, live, capsys):
     code, out, err = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
     assert code == 0 and err == ""
     assert listed(out)["live"] == ("keep", "running")  # in use: never selected, never deleted
-    assert {run.path.name for run in find_runs(outputs)} == {"live"}
+    assert {run.path.name for run in runs_under(outputs)} == {"live", "no_status"}  # no run record: kept
 
 
 def test_status_choice_and_a_sweep_that_keeps_a_job(outputs, capsys):
     code, _, _ = clean(capsys, "--output-dir", str(outputs), "--status", "failed", "--yes")
     assert code == 0
-    left = {run.path.name for run in find_runs(outputs)}
+    left = {run.path.name for run in runs_under(outputs)}
     assert "failed" not in left and "0" not in left and {"interrupted", "1", "diverged"} <= left
     assert (outputs / "multirun" / "2026-01-01_00-00-00" / "multirun.yaml").is_file()
 
 
 def test_a_run_taken_after_listing_is_kept(outputs):
-    (run,) = [r for r in find_runs(outputs) if r.path.name == "failed"]
+    (run,) = [r for r in runs_under(outputs) if r.path.name == "failed"]
     with RunLock(run.path):
         assert delete(run, outputs) is False
     assert run.path.is_dir()
@@ -157,3 +153,32 @@ def test_missing_output_dir_is_not_an_error(tmp_path, capsys):
 def test_listed_in_genlab_help(capsys):
     code, out, _ = run_cli(capsys, "--help")
     assert code == 0 and "  clean " in out
+
+
+def test_all_yes_keeps_a_folder_without_a_run_record_and_its_parent(tmp_path, capsys):
+    """A folder with a README and checkpoints/ but no genlab run record is not a run: never deleted, nor its
+    parent pruned."""
+    outputs = tmp_path / "outputs"
+    mine = outputs / "mine" / "experiment"
+    (mine / "checkpoints").mkdir(parents=True)
+    (mine / "checkpoints" / "model.pt").write_bytes(b"weights")
+    (mine / "README").write_text("my notes")
+    status(outputs / "runs" / "failed", "failed")
+    code, out, err = clean(capsys, "--output-dir", str(outputs), "--all", "--yes")
+    assert code == 0, err
+    assert "deleted 1 run " in out and not (outputs / "runs" / "failed").exists()
+    assert (mine / "README").read_text() == "my notes" and (mine / "checkpoints" / "model.pt").is_file()
+    assert (outputs / "runs").is_dir()  # not a sweep folder: an emptied parent stays too
+
+
+def test_a_run_whose_lock_is_a_link_is_kept_and_the_target_unchanged(tmp_path, capsys):
+    outputs = tmp_path / "outputs"
+    run = status(outputs / "runs" / "failed", "failed")
+    target = tmp_path / "precious.txt"
+    target.write_text("do not truncate me")
+    (run / ".genlab.lock").symlink_to(target)
+    code, out, err = clean(capsys, "--output-dir", str(outputs), "--yes")
+    assert code == 0, err
+    assert target.read_text() == "do not truncate me"
+    assert run.is_dir() and (run / ".genlab.lock").is_symlink()
+    assert "not deleted: .genlab.lock is a symbolic link" in out

@@ -8,9 +8,11 @@ import contextlib
 import csv
 import io
 import json
+import os
 import re
 import shutil
 import subprocess
+import threading
 from pathlib import Path
 
 import pytest
@@ -462,3 +464,58 @@ def test_page_renders_in_headless_chromium(report, tmp_path):
     assert len(colours) > 500  # text, status badges, plots and sample grids; a blank page has one colour
     most = max(count for count, _ in colours)
     assert most < 0.9 * 1400 * 3000
+
+
+# ---- run directories and outputs are not the report's to trust -----------------------------------
+def copy_jobs(runs: Path, dest: Path, names=("0", "1", "2", "3")) -> None:
+    for name in names:
+        shutil.copytree(job(runs, name), dest / name, ignore=shutil.ignore_patterns("*.ckpt"))
+
+
+def test_report_overwrites_only_its_own_files(runs, tmp_path, capsys):
+    copy_jobs(runs, tmp_path, ("0",))
+    notes, md = tmp_path / "notes.html", tmp_path / "report.md"
+    notes.write_text("my notes, not a report\n")
+    md.write_text("# my own report.md\n")
+    code, _, err = run_cli(capsys, "report", str(tmp_path / "0"), f"out={notes}")
+    assert (
+        code == 2 and err.count("\n") == 1 and "was not written by genlab report" in err and str(notes) in err
+    )
+    code, _, err = run_cli(capsys, "report", str(tmp_path / "0"), f"out={tmp_path / 'page.html'}")
+    assert code == 2 and f"{md} exists and was not written by genlab report" in err
+    assert notes.read_text() == "my notes, not a report\n" and md.read_text() == "# my own report.md\n"
+    assert not (tmp_path / "page.html").exists() and not (tmp_path / "leaderboard.csv").exists()
+    md.unlink()
+    for _ in range(2):  # its own files are its to replace
+        code, _, err = run_cli(capsys, "report", str(tmp_path / "0"), f"out={tmp_path / 'page.html'}")
+        assert code == 0, err
+    assert (tmp_path / "report.md").read_text().startswith("# genlab report\n")
+
+
+def test_crafted_run_dirs_cost_a_note_never_a_hang(runs, tmp_path):
+    """A sample grid that is a link to /dev/zero, a FIFO for .hydra/config.yaml and a 200k-deep metrics.json:
+    the report finishes in seconds, notes each, and still shows every run."""
+    copy_jobs(runs, tmp_path)
+    (tmp_path / "0" / "samples" / "samples_step9999999.png").symlink_to("/dev/zero")
+    (tmp_path / "1" / ".hydra" / "config.yaml").unlink()
+    os.mkfifo(tmp_path / "1" / ".hydra" / "config.yaml")
+    (tmp_path / "2" / "metrics.json").write_text("[" * 200_000 + "]" * 200_000)
+    result: dict = {}
+
+    def report() -> None:
+        result["code"] = quiet_main("report", str(tmp_path))
+
+    thread = threading.Thread(target=report, daemon=True)
+    thread.start()
+    thread.join(timeout=120)
+    assert not thread.is_alive(), "genlab report hung on a crafted run dir"
+    assert result["code"] in (None, 0)
+    _, rows = read_csv(tmp_path / "leaderboard.csv")
+    notes = {r["run"]: r["notes"] for r in rows}
+    assert set(notes) == {"0", "1", "2", "3"}
+    assert ".hydra/config.yaml unreadable (not a regular file)" in notes["1"]
+    assert "metrics.json unreadable (nested deeper than" in notes["2"]
+    assert (
+        "samples/samples_step9999999.png unreadable (a link or not a regular file)"
+        in (tmp_path / "report.html").read_text()
+    )

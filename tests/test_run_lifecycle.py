@@ -19,8 +19,9 @@ from genlab.data.loader import TensorBatches
 from genlab.models.gan import GAN
 from genlab.run.callbacks.checkpoint import Checkpoint, CheckpointConfig
 from genlab.run.callbacks.lifecycle import DivergenceGuard
+from genlab.utils.atomic import output_mode
 from genlab.utils.errors import TrainingDiverged
-from genlab.utils.rundir import RunLock, output_mode
+from genlab.utils.rundir import RunLock
 
 TINY = [*RING_GAN, "threads=1"]
 
@@ -115,6 +116,60 @@ def test_status_records_how_the_run_ended(tmp_path):
     status = json.loads((run / "status.json").read_text())
     assert status["status"] == "finished" and status["step"] == 10
     assert json.loads((run / "metrics.json").read_text())["status"] == "finished"
+
+
+# ---- a run directory is untrusted input ----------------------------------------------------------
+def one_error_line(code, err: str) -> str:
+    lines = err.strip().splitlines()
+    assert code == 2 and len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+@pytest.mark.parametrize("name", [".genlab.lock", "train.log", "samples"])
+def test_a_fresh_run_into_a_dir_with_a_linked_genlab_name_is_refused(tmp_path, capsys, name):
+    """Nothing is written through the link: a linked file's bytes and a linked folder's content stay."""
+    target = tmp_path / "elsewhere" / name.strip(".")
+    if name == "samples":
+        target.mkdir(parents=True)
+        (target / "keep.txt").write_text("mine")
+    else:
+        target.parent.mkdir()
+        target.write_text("precious\n")
+    run = tmp_path / "run"
+    run.mkdir()
+    (run / name).symlink_to(target)
+    code, _, err = run_cli(capsys, "train", f"hydra.run.dir={run}", *TINY, *short(2, 2))
+    line = one_error_line(code, err)
+    assert f"{name} is a symbolic link" in line and "hydra.run.dir" in line
+    if name == "samples":
+        assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    else:
+        assert target.read_text() == "precious\n"
+    assert sorted(p.name for p in run.iterdir()) == [name]  # and nothing else was written
+
+
+def test_resume_of_a_run_whose_lock_is_a_link_is_refused(tmp_path, capsys):
+    run = tmp_path / "run"
+    run_train(run, *TINY, *short(2, 2))
+    target = tmp_path / "precious.txt"
+    target.write_text("precious\n")
+    (run / ".genlab.lock").symlink_to(target)
+    last = (run / "checkpoints" / "last.ckpt").read_bytes()
+    code, _, err = run_cli(capsys, "train", f"resume={run}", "trainer.max_steps=4")
+    assert ".genlab.lock is a symbolic link" in one_error_line(code, err)
+    assert target.read_text() == "precious\n"
+    assert (run / "checkpoints" / "last.ckpt").read_bytes() == last
+
+
+def test_a_fresh_run_into_a_finished_run_is_refused_and_changes_nothing(tmp_path, capsys):
+    run = tmp_path / "run"
+    run_train(run, *TINY, *short(4, 2))
+    before = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.log"}
+    code, _, err = run_cli(capsys, "train", f"hydra.run.dir={run}", *TINY, *short(2, 2))
+    line = one_error_line(code, err)
+    assert "already holds a run (status.json: finished)" in line and f"resume={run}" in line
+    after = {p: p.read_bytes() for p in run.rglob("*") if p.is_file() and p.name != "train.log"}
+    assert after == before  # checkpoints, .hydra/overrides.yaml, status.json and events byte-identical
 
 
 # ---- the divergence guard ----------------------------------------------------------------------

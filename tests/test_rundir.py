@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import os
 import signal
 import socket
@@ -14,15 +15,21 @@ from pathlib import Path
 import pytest
 import torch
 
+from genlab.utils.atomic import output_mode
 from genlab.utils.errors import GenlabError
 from genlab.utils.rundir import (
+    NoFollowFileHandler,
     RunDirLocked,
+    RunFileError,
     RunLock,
     checkpoint_step,
     clean_stale_temps,
+    has_run_record,
     move_abandoned,
-    output_mode,
+    read_json,
     read_status,
+    read_yaml,
+    unsafe_entry,
     write_status,
 )
 
@@ -146,6 +153,7 @@ def test_read_status_tolerates_corrupt_files_and_write_status_rejects_unknown_st
     assert read_status(tmp_path) == {
         "status": "failed",
         "updated": read_status(tmp_path)["updated"],
+        "genlab": 1,
         "error": "boom",
     }
 
@@ -199,3 +207,44 @@ def test_acquire_retries_when_the_opened_lock_file_was_just_removed(tmp_path, mo
             RunLock(tmp_path).acquire()
     finally:
         racer.release()
+
+
+def test_run_dir_reads_take_regular_files_only_within_a_cap_and_a_depth(tmp_path):
+    outside = tmp_path / "outside.json"
+    outside.write_text('{"status": "finished"}')
+    run = tmp_path / "run"
+    (run / ".hydra").mkdir(parents=True)
+    (run / "status.json").symlink_to(outside)
+    os.mkfifo(run / "metrics.json")
+    (run / "health.json").write_text("[" * 200_000 + "]" * 200_000)
+    (run / ".hydra" / "config.yaml").write_text("a: &a [1]\nb: [*a, *a]\n")
+    (run / "big.json").write_text("1" * 100)
+    for name, reason in [
+        ("status.json", "a link or not a regular file"),
+        ("metrics.json", "not a regular file"),  # a FIFO: refused at once, never waited on
+        ("health.json", "nested deeper than"),
+    ]:
+        with pytest.raises(RunFileError, match=reason):
+            read_json(run / name, within=run)
+    with pytest.raises(RunFileError, match="larger than 10 bytes"):
+        read_json(run / "big.json", limit=10)
+    with pytest.raises(RunFileError, match="YAML alias"):
+        read_yaml(run / ".hydra" / "config.yaml", within=run)
+    (tmp_path / "linked_hydra").mkdir()
+    (tmp_path / "linked_hydra" / "overrides.yaml").write_text("[]")
+    (run / ".hydra").rename(tmp_path / "gone")
+    (run / ".hydra").symlink_to(tmp_path / "linked_hydra")
+    with pytest.raises(RunFileError):
+        read_yaml(run / ".hydra" / "overrides.yaml", within=run)  # a linked folder on the way counts too
+    assert read_status(run) is None and not has_run_record(run)
+
+
+def test_the_log_handler_never_writes_through_a_link(tmp_path):
+    target = tmp_path / "target.txt"
+    target.write_text("precious\n")
+    (tmp_path / "train.log").symlink_to(target)
+    handler = NoFollowFileHandler(tmp_path / "train.log")
+    handler.emit(logging.LogRecord("genlab", logging.INFO, __file__, 1, "a log line", None, None))
+    handler.close()
+    assert target.read_text() == "precious\n"
+    assert "train.log is a symbolic link" in unsafe_entry(tmp_path)

@@ -4,29 +4,36 @@ Without ``--yes`` nothing is deleted: the listing marks what would go. By defaul
 badly are selected (failed, interrupted, diverged, and ``stale``: status ``running`` but no live process
 holds the run, e.g. after a kill); ``--status``, ``--all`` and ``--older-than`` choose others. A run held by
 a live process (its :class:`~genlab.utils.rundir.RunLock`) is never deleted: the lock is taken before deleting,
-so a run cannot start or resume in a directory while it is being removed.
+so a run cannot start or resume in a directory while it is being removed. Only folders carrying genlab's run
+record (:func:`~genlab.utils.rundir.has_run_record`) are ever deleted, never one in which genlab's own names are
+links, and only the sweep folders a deletion leaves without jobs are pruned.
 """
 
 from __future__ import annotations
 
 import argparse
-import os
 import shutil
 import sys
 import time
-from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
 
 from genlab.utils.errors import GenlabError
 from genlab.utils.progress import byte_size, duration
-from genlab.utils.rundir import STATUSES, RunDirLocked, RunLock, lock_holder, read_status
+from genlab.utils.rundir import (
+    STATUSES,
+    Run,
+    RunDirLocked,
+    RunLock,
+    UnsafeRunDir,
+    check_run_dir,
+    describe,
+    find_runs,
+    has_run_record,
+)
 
-# what marks a directory as a genlab run (any one of them)
-RUN_MARKERS = ("status.json", ".hydra", "checkpoints", "train.log")
 # files a sweep directory keeps beside its jobs: removed with the sweep once its last job is deleted
 SWEEP_FILES = ("multirun.yaml", "optimization_results.yaml")
-SELECTABLE = (*STATUSES, "stale", "unknown")
+SELECTABLE = (*STATUSES, "stale")
 BAD_ENDINGS = ("failed", "interrupted", "diverged", "stale")
 
 
@@ -34,64 +41,15 @@ class CleanError(GenlabError):
     """A mistake on the `genlab clean` command line."""
 
 
-@dataclass
-class Run:
-    path: Path
-    status: str  # a status.json status, "stale" (running, no live process) or "unknown" (no status.json)
-    size: int  # bytes
-    updated: float  # seconds since the epoch of the last status update (or file change)
-    holder: dict | None  # the live process holding the run, if any
-
-    @property
-    def in_use(self) -> bool:
-        return self.holder is not None
-
-
-def find_runs(root: Path) -> list[Run]:
-    """Every run directory under ``root`` (not descending into runs, not following links), sorted by path."""
-    runs = []
-    for dirpath, dirnames, _ in os.walk(root):
-        here = Path(dirpath)
-        if here != root and any((here / marker).exists() for marker in RUN_MARKERS):
-            runs.append(describe(here))
-            dirnames.clear()
-            continue
-        dirnames[:] = sorted(d for d in dirnames if not (here / d).is_symlink())
-    return sorted(runs, key=lambda r: str(r.path))
-
-
-def describe(path: Path) -> Run:
-    record = read_status(path) or {}
-    holder = lock_holder(path)
-    status = record.get("status") if record.get("status") in STATUSES else "unknown"
-    if status == "running" and holder is None:
-        status = "stale"
-    return Run(path, status, tree_size(path), updated(path, record), holder)
-
-
-def tree_size(path: Path) -> int:
-    total = 0
-    for dirpath, _, filenames in os.walk(path):
-        for name in filenames:
-            try:
-                total += os.lstat(os.path.join(dirpath, name)).st_size
-            except OSError:
-                pass
-    return total
-
-
-def updated(path: Path, record: dict) -> float:
-    try:
-        return datetime.fromisoformat(str(record["updated"])).timestamp()
-    except (KeyError, ValueError):
-        stamps = [path.lstat().st_mtime, *(p.lstat().st_mtime for p in path.iterdir())]
-        return max(stamps)
+def runs_under(root: Path) -> list[Run]:
+    """Every run directory below ``root`` (not ``root`` itself), described."""
+    return [describe(path) for path in find_runs(root) if path != root]
 
 
 def select(runs: list[Run], statuses: set[str], older_than_days: float | None, now: float) -> list[Run]:
     chosen = []
     for run in runs:
-        if run.in_use or run.status not in statuses:
+        if run.in_use or not run.recorded or run.problem or run.status not in statuses:
             continue
         if older_than_days is not None and now - run.updated < older_than_days * 86400:
             continue
@@ -100,12 +58,16 @@ def select(runs: list[Run], statuses: set[str], older_than_days: float | None, n
 
 
 def delete(run: Run, root: Path) -> bool:
-    """Delete one run while holding its lock; False when a process took it meanwhile."""
+    """Delete one run while holding its lock; False when a process took it meanwhile or it is no longer a run
+    genlab may delete (its run record gone, a link put in place)."""
     try:
+        check_run_dir(run.path)
         lock = RunLock(run.path).acquire()
-    except RunDirLocked:
+    except (RunDirLocked, UnsafeRunDir):
         return False
     try:
+        if not has_run_record(run.path):
+            return False
         shutil.rmtree(run.path)
     finally:
         lock.release()
@@ -114,14 +76,17 @@ def delete(run: Run, root: Path) -> bool:
 
 
 def prune_sweep_dirs(folder: Path, root: Path) -> None:
-    """Remove folders under ``root`` left with nothing but a sweep's own files (their jobs are all gone)."""
+    """Remove sweep folders under ``root`` whose jobs are all gone: left with nothing but a sweep's own files
+    (at least one of them, as regular files). Any other folder, empty or not, stays."""
     root = root.resolve()
     while folder.resolve() != root and root in folder.resolve().parents:
         try:
             entries = list(folder.iterdir())
         except OSError:
             return
-        if any(e.is_dir() or e.name not in SWEEP_FILES for e in entries):
+        if not entries or any(
+            e.name not in SWEEP_FILES or e.is_symlink() or not e.is_file() for e in entries
+        ):
             return
         for entry in entries:
             entry.unlink()
@@ -191,7 +156,7 @@ def clean(args: list[str], now: float | None = None) -> int:
         print(f"genlab clean: no runs: {root}/ does not exist")
         return 0
     now = time.time() if now is None else now
-    runs = find_runs(root)
+    runs = runs_under(root)
     chosen = select(runs, ns.statuses, ns.older_than, now)
     print(f"{len(runs)} run{'s' * (len(runs) != 1)} under {root}/ ({byte_size(sum(r.size for r in runs))})")
     if runs:
@@ -200,9 +165,7 @@ def clean(args: list[str], now: float | None = None) -> int:
         picked = {id(r) for r in chosen}
         for run in runs:
             action = "delete" if id(run) in picked else "keep"
-            note = ""
-            if run.in_use:
-                note = f"  (in use by pid {run.holder.get('pid', '?')})"
+            note = _note(run)
             print(
                 f"  {action:<7} {run.status:<11} {byte_size(run.size):>9} {duration(now - run.updated):>7}  "
                 f"{str(run.path):<{width}}{note}".rstrip()
@@ -220,11 +183,22 @@ def clean(args: list[str], now: float | None = None) -> int:
     deleted = [run for run in chosen if delete(run, root)]
     for run in chosen:
         if run not in deleted:
-            print(f"kept {run.path}: a process started using it", file=sys.stderr)
+            print(f"kept {run.path}: a process started using it or it changed since listing", file=sys.stderr)
     print(
         f"deleted {len(deleted)} run{'s' * (len(deleted) != 1)} ({byte_size(sum(r.size for r in deleted))})"
     )
     return 0
+
+
+def _note(run: Run) -> str:
+    """Why a run is kept whatever was selected, for its line of the listing."""
+    if run.in_use:
+        return f"  (in use by pid {run.holder.get('pid', '?')})"
+    if run.problem:
+        return f"  (not deleted: {run.problem})"
+    if not run.recorded:
+        return f"  (not deleted: no genlab run record, {run.record_note})"
+    return ""
 
 
 def main(args: list[str]) -> int:

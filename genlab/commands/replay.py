@@ -68,13 +68,14 @@ def expand_resume(args: list[str]) -> list[str]:
 def stored_overrides(path: Path) -> list[str]:
     """The overrides a run directory recorded, validated before they are replayed: only plain
     ``group=option`` / ``key=value`` lines of genlab's own config are taken."""
-    import yaml
     from hydra.core.override_parser.overrides_parser import OverridesParser
     from hydra.errors import HydraException
 
+    from genlab.utils.rundir import read_yaml
+
     try:
-        lines = yaml.safe_load(path.read_text())
-    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError) as e:
+        lines = read_yaml(path, within=path.parent.parent)
+    except (OSError, ValueError) as e:  # RunFileError: a link, a FIFO, too large or too deeply nested
         raise UserError(
             f"{path} cannot be read ({' '.join(str(e).split())[:120]}); it is not a genlab run"
         ) from e

@@ -2,7 +2,7 @@
 
 A path is a run dir, a sweep dir (``outputs/multirun/<date>``), any folder above them, or a glob. Writes the
 page (``out``, default ``<the one dir given>/report.html`` or ``./report.html``) and, beside it,
-``leaderboard.csv`` and ``report.md``; prints the leaderboard. Problems with the command end in a
+``leaderboard.csv`` and ``report.md``; prints the leaderboard. Only files genlab report wrote are overwritten. Problems with the command end in a
 :class:`~genlab.utils.errors.GenlabError` (one line, exit 2); problems with one run mark its row.
 """
 
@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from genlab.report import leaderboard as lb
-from genlab.report.page import Page, render_html, render_markdown
+from genlab.report.page import Page, render_html, render_markdown, written_by_report
 from genlab.report.plots import colors, curve_plots
 from genlab.report.runs import read_runs
 from genlab.report.samples import run_images
@@ -89,8 +89,15 @@ def default_out(paths: list[str]) -> Path:
 def make_report(request: Request) -> Written:
     """Read the runs, build every section, write the three files; return what was written."""
     html = request.out or default_out(request.paths)
+    targets = {html: "html", html.parent / "leaderboard.csv": "csv", html.parent / "report.md": "markdown"}
     runs = read_runs(request.paths)
     check_writable(html, "out")
+    for path, kind in targets.items():
+        if not written_by_report(path, kind):
+            raise GenlabError(
+                f"{path} exists and was not written by genlab report; move it away or choose another "
+                "out=<dir>/report.html (the page, leaderboard.csv and report.md go there)"
+            )
     ranking = lb.resolve_ranking(runs, request.metric, request.mode)
     curves = read_all([run.path for run in runs], request.jobs)
     board = lb.build(runs, curves, ranking)
@@ -103,8 +110,8 @@ def make_report(request: Request) -> Written:
         samples=[(row, run_images(row)) for row in board.rows],
         sweeps=analyse(board),
     )
-    csv_path, md_path = html.parent / "leaderboard.csv", html.parent / "report.md"
-    files = {html: render_html(page), csv_path: lb.to_csv(board), md_path: render_markdown(page)}
+    html_path, csv_path, md_path = targets
+    files = {html_path: render_html(page), csv_path: lb.to_csv(board), md_path: render_markdown(page)}
     for path, text in files.items():
         try:
             write_text_atomic(path, text)

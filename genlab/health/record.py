@@ -5,20 +5,20 @@
      "detectors": [{"name": "d_wins", "fired": true, "first_step": 1200, "last_step": 3400,
                     "message": "discriminator wins (...): try model.r1_gamma=1, ..."}, ...]}
 
-A run directory is untrusted input: :func:`read_health` checks the shape and fails in one line.
+A run directory is untrusted input: :func:`read_health` reads through genlab's run-dir reader, checks the shape
+and fails in one line.
 """
 
 from __future__ import annotations
 
-import json
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from genlab.utils.atomic import write_text_atomic
+from genlab.utils.atomic import write_json_atomic
 from genlab.utils.errors import GenlabError
+from genlab.utils.rundir import HEALTH_NAME, read_json
 
-HEALTH_NAME = "health.json"
 VERSION = 1
 
 
@@ -52,7 +52,7 @@ def health_record(family: str, verdicts: list[Verdict]) -> dict[str, Any]:
 
 def write_health(run_dir: str | Path, record: dict[str, Any]) -> Path:
     path = Path(run_dir) / HEALTH_NAME
-    write_text_atomic(path, json.dumps(record, indent=2) + "\n")
+    write_json_atomic(path, record)
     return path
 
 
@@ -60,16 +60,16 @@ def read_health(run_dir: str | Path) -> dict[str, Any]:
     """The verdicts of a run directory (``GenlabError`` in one line when missing or malformed)."""
     run_dir = Path(run_dir)
     path = run_dir / HEALTH_NAME
-    if not path.is_file():
-        if not run_dir.is_dir():
-            raise GenlabError(f"{run_dir} is not a directory; pass a run directory (outputs/runs/<run>)")
+    if not run_dir.is_dir():
+        raise GenlabError(f"{run_dir} is not a directory; pass a run directory (outputs/runs/<run>)")
+    try:
+        record = read_json(path, within=run_dir)
+    except FileNotFoundError:
         raise GenlabError(
             f"{path} does not exist: the run has not ended yet, predates the health monitor, or ran with "
             "callbacks.health.enabled=false"
-        )
-    try:
-        record = json.loads(path.read_text())
-    except (OSError, UnicodeDecodeError, ValueError) as e:
+        ) from None
+    except (OSError, ValueError) as e:  # RunFileError, JSONDecodeError and UnicodeDecodeError are ValueErrors
         raise GenlabError(f"{path} cannot be read ({' '.join(str(e).split())[:100]})") from e
     detectors = record.get("detectors") if isinstance(record, dict) else None
     if (

@@ -12,6 +12,7 @@ everything else stays tensorboard's: ``event_pb2`` parses the events, the EventA
 from __future__ import annotations
 
 import logging
+import os
 import struct
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,9 @@ class ChecksumOnFailureLoader:
         from tensorboard.compat.proto.event_pb2 import Event
         from tensorboard.compat.tensorflow_stub.pywrap_tensorflow import masked_crc32c
 
-        with open(self.path, "rb") as f:
+        from genlab.utils.rundir import open_regular
+
+        with os.fdopen(open_regular(self.path), "rb") as f:  # no links, no FIFOs: a run dir is untrusted
             f.seek(self.offset)
             while True:
                 start = f.tell()

@@ -1,7 +1,12 @@
-"""The report's files: the HTML page (jinja2 template ``templates/report.html.j2``), the CSV and the markdown."""
+"""The report's files: the HTML page (jinja2 template ``templates/report.html.j2``), the CSV and the markdown.
+
+``genlab report`` overwrites only these files of its own: :func:`written_by_report` recognizes each by how it
+begins (the page's generator tag, the markdown's title, the CSV's header).
+"""
 
 from __future__ import annotations
 
+import os
 from collections import Counter
 from dataclasses import dataclass
 from datetime import datetime
@@ -11,8 +16,16 @@ from genlab.report import leaderboard as lb
 from genlab.report.runs import fired_detectors, health_summary
 from genlab.report.samples import Images
 from genlab.report.sweeps import SweepSection
+from genlab.utils.rundir import read_bytes
 
 TEMPLATES = Path(__file__).resolve().parent / "templates"
+# what each file the report writes holds in its first bytes (the page's <title> is what pages had before the tag)
+OWN_MARKS = {
+    "html": ('<meta name="generator" content="genlab report">', "<title>genlab report</title>"),
+    "markdown": ("# genlab report\n",),
+    "csv": ("rank,run,",),
+}
+HEAD_BYTES = 4096
 
 
 @dataclass
@@ -79,3 +92,16 @@ def render_markdown(page: Page) -> str:
     for row in board.rows:
         lines += [f"- #{row.rank} `{row.run.label}`: `{row.run.rerun_command()}`"]
     return "\n".join(lines) + "\n"
+
+
+def written_by_report(path: Path, kind: str) -> bool:
+    """Whether ``path`` may be overwritten as the report's ``kind`` file: it does not exist, or it is a regular
+    file (not a link) that genlab report wrote."""
+    try:
+        head = read_bytes(path, HEAD_BYTES, head=True).decode(errors="replace")
+    except FileNotFoundError:
+        return not os.path.lexists(path)  # a dangling link is not the report's
+    except (OSError, ValueError):  # a link, a folder, a FIFO: not the report's file
+        return False
+    marks = OWN_MARKS[kind]
+    return any(mark in head for mark in marks) if kind == "html" else head.startswith(marks)

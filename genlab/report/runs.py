@@ -1,37 +1,39 @@
 """Finding run directories and reading what each one records, as plain data.
 
-A run directory (``genlab train``'s ``hydra.run.dir``, or one job of a sweep) is recognised by
-``.hydra/overrides.yaml``, ``status.json`` or ``metrics.json``. Every file is read defensively: a missing or
-damaged file becomes a note on that run, never an exception, because a report is often made while runs are
-still being written (or after they crashed).
+A run directory (``genlab train``'s ``hydra.run.dir``, or one job of a sweep) is what
+:mod:`genlab.utils.rundir` finds and describes; this module adds what the report shows. Every file is read
+through the run-dir reader (regular files only, size-capped, depth-limited): a missing, damaged or crafted file
+becomes a note on that run, never an exception, a hang or an exhausted memory, because a report is often made
+while runs are still being written (or after they crashed), and of run dirs someone else made.
 """
 
 from __future__ import annotations
 
 import functools
 import glob
-import json
 import math
 import os
 import shlex
-import socket
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import yaml
-
-from genlab.health.record import HEALTH_NAME
+from genlab.utils import rundir
 from genlab.utils.errors import GenlabError
-from genlab.utils.rundir import LOCK_NAME, STATUS_NAME, STATUSES
+from genlab.utils.rundir import (
+    HEALTH_NAME,
+    METRICS_NAME,
+    STATUSES,
+    parse_yaml,
+    read_json,
+    read_text,
+    read_yaml,
+)
 
-# what a run directory holds besides its records: never searched for nested runs
-RUN_SUBDIRS = {".hydra", "checkpoints", "tensorboard", "csv", "samples", "lightning_logs"}
 MAX_DEPTH = 3  # outputs/ -> multirun/ -> <date>/ -> <job>
 # overrides that name where a run lives or how it was continued, not what it trained
 NOT_SETTINGS = ("hydra.", "hydra/", "resume", "ckpt_path")
-YamlLoader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
 @dataclass
@@ -40,6 +42,7 @@ class Run:
 
     path: Path
     label: str = ""
+    on_disk: rundir.Run | None = None  # the run directory as genlab.utils.rundir describes it
     overrides: list[str] = field(default_factory=list)
     status: str = "unknown"
     error: str | None = None
@@ -137,14 +140,6 @@ def config_value(config: dict[str, Any], key: str, hops: int = 5) -> Any:
 
 
 # ---- finding runs ---------------------------------------------------------------------------------
-def is_run_dir(path: Path) -> bool:
-    return (
-        (path / ".hydra" / "overrides.yaml").is_file()
-        or (path / STATUS_NAME).is_file()
-        or (path / "metrics.json").is_file()
-    )
-
-
 def find_runs(args: list[str]) -> list[Path]:
     """Run directories named by ``args`` (run dirs, sweep dirs, any folder above them, or globs of these)."""
     found: dict[Path, None] = {}
@@ -162,30 +157,11 @@ def find_runs(args: list[str]) -> list[Path]:
                     f"{arg} does not exist; pass a run dir or a sweep dir (outputs/multirun/<date>)"
                 )
             if path.is_dir():
-                for run in _runs_under(path, 0):
+                for run in rundir.find_runs(path, MAX_DEPTH):
                     found.setdefault(run.resolve(), None)
             elif not glob.has_magic(arg):
                 raise GenlabError(f"{arg} is a file; pass a run dir or a sweep dir (outputs/multirun/<date>)")
     return list(found)
-
-
-def _runs_under(path: Path, depth: int) -> list[Path]:
-    if is_run_dir(path):
-        return [path]
-    if depth >= MAX_DEPTH:
-        return []
-    try:
-        children = sorted((p for p in path.iterdir() if p.is_dir()), key=_natural)
-    except OSError:
-        return []
-    return [
-        run for child in children if child.name not in RUN_SUBDIRS for run in _runs_under(child, depth + 1)
-    ]
-
-
-def _natural(path: Path) -> tuple:
-    """Job dirs 0, 1, ..., 10 in numeric order."""
-    return (0, int(path.name), "") if path.name.isdigit() else (1, 0, path.name)
 
 
 def labels(paths: list[Path]) -> list[str]:
@@ -198,18 +174,20 @@ def labels(paths: list[Path]) -> list[str]:
 
 # ---- reading one run --------------------------------------------------------------------------------
 def read_run(path: Path, label: str = "") -> Run:
-    run = Run(path=path, label=label or path.name)
+    run = Run(path=path, label=label or path.name, on_disk=rundir.describe(path))
+    if run.on_disk.problem:
+        run.notes.append(run.on_disk.problem)
     hydra_dir = path / ".hydra"
-    overrides = _read(run, hydra_dir / "overrides.yaml", _yaml, missing_ok=False)
+    overrides = _read(run, hydra_dir / "overrides.yaml", read_yaml, missing_ok=False)
     if isinstance(overrides, list) and all(isinstance(o, str) for o in overrides):
         run.overrides = overrides
     elif overrides is not None:
         run.notes.append(".hydra/overrides.yaml is not a list of overrides")
-    run.config_text = _read(run, hydra_dir / "config.yaml", lambda p: p.read_text(errors="replace"))
+    run.config_text = _read(run, hydra_dir / "config.yaml", read_text)
     if run.config_text is not None:
-        config = _parse_yaml(run, ".hydra/config.yaml", run.config_text)
+        config = _read(run, hydra_dir / "config.yaml", lambda p, within: parse_yaml(run.config_text))
         run.config = config if isinstance(config, dict) else {}
-    hydra = _read(run, hydra_dir / "hydra.yaml", _yaml)
+    hydra = _read(run, hydra_dir / "hydra.yaml", read_yaml)
     run.hydra = hydra if isinstance(hydra, dict) else {}
     _read_status(run)
     _read_metrics(run)
@@ -219,50 +197,32 @@ def read_run(path: Path, label: str = "") -> Run:
 
 
 def _read(run: Run, path: Path, reader, missing_ok: bool = True) -> Any:
-    """``reader(path)``; a missing file is None (noted unless ``missing_ok``), a damaged one a note."""
+    """``reader(path, within=run dir)``; a missing file is None (noted unless ``missing_ok``), an unreadable
+    or refused one a note."""
     name = str(path.relative_to(run.path))
     try:
-        return reader(path)
+        return reader(path, within=run.path)
     except FileNotFoundError:
         if not missing_ok:
             run.notes.append(f"no {name}")
         return None
-    except (
-        OSError,
-        ValueError,
-        yaml.YAMLError,
-    ) as e:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
-        run.notes.append(f"{name} unreadable ({_one_line(e, 80)})")
-        return None
-
-
-def _yaml(path: Path) -> Any:
-    return yaml.load(path.read_text(), Loader=YamlLoader)
-
-
-def _json(path: Path) -> Any:
-    return json.loads(path.read_text())
-
-
-def _parse_yaml(run: Run, name: str, text: str) -> Any:
-    try:
-        return yaml.load(text, Loader=YamlLoader)
-    except yaml.YAMLError as e:
+    except (OSError, ValueError) as e:  # RunFileError, JSONDecodeError and UnicodeDecodeError are ValueErrors
         run.notes.append(f"{name} unreadable ({_one_line(e, 80)})")
         return None
 
 
 def _read_status(run: Run) -> None:
-    record = _read(run, run.path / STATUS_NAME, _json, missing_ok=False)
-    if record is not None and not isinstance(record, dict):
-        run.notes.append(f"{STATUS_NAME} is not a JSON object")
-        record = None
-    record = record or {}
-    status = record.get("status")
-    if status in STATUSES:
-        run.status = status
-    elif status is not None:
-        run.notes.append(f"{STATUS_NAME} has an unknown status {str(status)[:40]!r}")
+    """status.json as :func:`genlab.utils.rundir.describe` read it (a run no live process holds is "running"
+    with a note)."""
+    on_disk = run.on_disk
+    record = on_disk.record
+    if on_disk.record_note:
+        run.notes.append(on_disk.record_note)
+    if on_disk.status in STATUSES:
+        run.status = on_disk.status
+    elif on_disk.status == "stale":
+        run.status = "running"
+        run.notes.append("no live process holds this run (killed?)")
     if run.status in ("failed", "diverged") and record.get("error"):
         run.error = _one_line(record["error"], 500)
     if isinstance(record.get("step"), int):
@@ -270,33 +230,11 @@ def _read_status(run: Run) -> None:
     started, updated = _time(record.get("started")), _time(record.get("updated"))
     if run.status == "running":
         updated = datetime.now().astimezone()
-        if not _holder_alive(run.path):
-            run.notes.append("no live process holds this run (killed?)")
     try:
         if started and updated and updated >= started:
             run.wall_s = (updated - started).total_seconds()
     except TypeError:  # one time with a UTC offset, one without: not comparable
         pass
-
-
-def _holder_alive(path: Path) -> bool:
-    """Whether the run's lock file names a live process (on this host; other hosts are assumed alive)."""
-    try:
-        holder = json.loads((path / LOCK_NAME).read_text())
-        pid, host = int(holder["pid"]), str(holder["host"])
-    except FileNotFoundError:
-        return False  # RunLock removes its file on release: a "running" run without one has stopped
-    except (OSError, ValueError, TypeError, KeyError):
-        return True
-    if host != socket.gethostname():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def _time(value: Any) -> datetime | None:
@@ -307,11 +245,11 @@ def _time(value: Any) -> datetime | None:
 
 
 def _read_metrics(run: Run) -> None:
-    record = _read(run, run.path / "metrics.json", _json)
+    record = _read(run, run.path / METRICS_NAME, read_json)
     if record is None:
         return
     if not isinstance(record, dict):
-        run.notes.append("metrics.json is not a JSON object")
+        run.notes.append(f"{METRICS_NAME} is not a JSON object")
         return
     run.metrics.update(numbers(record, skip=("global_step", "status")))
     if isinstance(record.get("global_step"), int):
@@ -323,8 +261,8 @@ def _read_metrics(run: Run) -> None:
 def _read_eval(run: Run) -> None:
     """``genlab eval``'s report: ``eval.json`` in the run dir or beside its checkpoints (its default place)."""
     for path in (run.path / "eval.json", run.path / "checkpoints" / "eval.json"):
-        if path.is_file():
-            record = _read(run, path, _json)
+        if os.path.lexists(path):
+            record = _read(run, path, read_json)
             metrics = record.get("metrics") if isinstance(record, dict) else None
             if isinstance(metrics, dict):
                 run.metrics.update({f"eval/{k}": v for k, v in numbers(metrics).items()})
@@ -335,7 +273,7 @@ def _read_eval(run: Run) -> None:
 
 def _read_health(run: Run) -> None:
     """``health.json`` (written by the health monitor), its detectors reduced to the fields the page shows."""
-    record = _read(run, run.path / HEALTH_NAME, _json)
+    record = _read(run, run.path / HEALTH_NAME, read_json)
     if record is None:
         return
     detectors = record.get("detectors") if isinstance(record, dict) else None
@@ -393,7 +331,7 @@ def read_runs(args: list[str]) -> list[Run]:
     paths = find_runs(args)
     if not paths:
         raise GenlabError(
-            f"no genlab runs under {' '.join(args)}: a run dir holds .hydra/overrides.yaml, status.json or "
-            "metrics.json (pass outputs/runs/<run> or outputs/multirun/<date>)"
+            f"no genlab runs under {' '.join(args)}: a run dir holds {', '.join(rundir.RUN_MARKERS)} "
+            "(pass outputs/runs/<run> or outputs/multirun/<date>)"
         )
     return [read_run(path, label) for path, label in zip(paths, labels(paths), strict=True)]

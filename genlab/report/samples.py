@@ -10,10 +10,12 @@ from pathlib import Path
 
 from genlab.report.leaderboard import Row
 from genlab.report.plots import data_uri
+from genlab.utils.rundir import is_real_dir, read_bytes
 
 SAMPLE_FILE = re.compile(r"^(?P<panel>[A-Za-z0-9_]+)_step(?P<step>\d+)\.png$")
 PANELS = ("samples", "scatter")  # the main panel genlab.run.callbacks.images saves, image data / 2D data
 MAX_SIDE = 640  # larger grids are shrunk so a 50-run page stays small
+MAX_PNG = 64 * 2**20  # bytes of a sample grid read from a run dir
 
 
 @dataclass
@@ -25,6 +27,8 @@ class Images:
 def latest_sample(run_dir: Path) -> tuple[str, int, Path] | None:
     """(panel, step, file) of the newest main-panel PNG under ``samples/``, or None."""
     best: tuple[int, int, str, Path] | None = None
+    if not is_real_dir(run_dir / "samples"):
+        return None
     try:
         files = list((run_dir / "samples").iterdir())
     except OSError:
@@ -65,7 +69,12 @@ def run_images(row: Row) -> Images:
     if latest is not None:
         panel, step, path = latest
         try:
-            images.figures.append((f"{panel}, step {step}", data_uri(embeddable(path.read_bytes()))))
+            images.figures.append(
+                (
+                    f"{panel}, step {step}",
+                    data_uri(embeddable(read_bytes(path, MAX_PNG, within=row.run.path))),
+                )
+            )
         except (OSError, ValueError) as e:
             images.note = f"{path.relative_to(row.run.path)} unreadable ({e})"
     for tag, (step, png) in sorted(row.curves.images.items()):

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 import csv
 import multiprocessing
+import os
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from genlab.utils.rundir import is_real_dir, open_regular
 
 # tags that are not curves: Lightning's epoch counter and genlab's HParams-tab copies of the final values
 SKIPPED_TAGS = ("epoch", "hp_metric")
@@ -41,7 +44,9 @@ class Curves:
 def read_curves(run_dir: Path) -> Curves:
     """The curves of one run dir; a run without readable logs gets a :attr:`Curves.note`, not an exception."""
     tb_dir = run_dir / "tensorboard"
-    has_events = tb_dir.is_dir() and any(p.name.startswith("events.out.tfevents") for p in tb_dir.iterdir())
+    has_events = is_real_dir(tb_dir) and any(
+        p.name.startswith("events.out.tfevents") for p in tb_dir.iterdir()
+    )
     csv_file = run_dir / "csv" / "metrics.csv"
     if has_events:
         try:
@@ -50,9 +55,9 @@ def read_curves(run_dir: Path) -> Curves:
             note = f"event files unreadable ({' '.join(str(e).split())[:160]})"
     else:
         note = "no event files (tensorboard/ or csv/metrics.csv)"
-    if csv_file.is_file():
+    if os.path.lexists(csv_file):
         try:
-            return _read_csv(csv_file)
+            return _read_csv(csv_file, run_dir)
         except (OSError, ValueError, csv.Error) as e:
             note = f"csv/metrics.csv unreadable ({' '.join(str(e).split())[:80]})"
     return Curves(note=note)
@@ -89,10 +94,10 @@ def _read_tensorboard(tb_dir: Path) -> Curves:
     return curves
 
 
-def _read_csv(path: Path) -> Curves:
+def _read_csv(path: Path, run_dir: Path) -> Curves:
     """Lightning's CSVLogger file: a ``step`` column and one sparse column per metric."""
     curves = Curves(source="csv")
-    with path.open(newline="") as f:
+    with os.fdopen(open_regular(path, within=run_dir), newline="", errors="replace") as f:
         for row in csv.DictReader(f):
             try:
                 step = int(float(row.get("step") or "nan"))

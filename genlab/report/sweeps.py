@@ -10,6 +10,7 @@ directories: each job's overrides are its trial's parameters, its final ``optimi
 from __future__ import annotations
 
 import math
+import os
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ import yaml
 from genlab.report.leaderboard import Leaderboard, Row
 from genlab.report.plots import figure_uri, setting_plots
 from genlab.report.runs import config_value
+from genlab.utils.rundir import read_text
 
 OPTUNA_SWEEPER = "OptunaSweeper"
 
@@ -81,11 +83,13 @@ def optuna_section(
 ) -> SweepSection:
     section = SweepSection(title, "optuna")
     results = sweep_dir / "optimization_results.yaml"
-    if results.is_file():
+    if os.path.lexists(results):
         try:
-            section.best = results.read_text(errors="replace")
-        except OSError as e:
-            section.notes.append(f"optimization_results.yaml unreadable ({e.strerror})")
+            section.best = read_text(results)
+        except (OSError, ValueError) as e:  # RunFileError: a link, a FIFO, too large
+            section.notes.append(
+                f"optimization_results.yaml unreadable ({getattr(e, 'strerror', None) or e})"
+            )
     else:
         section.notes.append("no optimization_results.yaml yet (the sweep is running or was stopped)")
     if not metric:

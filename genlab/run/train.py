@@ -46,7 +46,17 @@ from genlab.utils.errors import ConfigError, GenlabError, RunInterrupted, Traini
 from genlab.utils.hydra_context import hydra_config_yaml, job_tag, sweep_and_job, task_overrides
 from genlab.utils.ranks import is_worker
 from genlab.utils.resources import check_run_fits
-from genlab.utils.rundir import RunLock, clean_stale_temps, write_status
+from genlab.utils.rundir import (
+    LOCK_NAME,
+    LOG_NAME,
+    STATUS_NAME,
+    RunLock,
+    check_run_dir,
+    clean_stale_temps,
+    has_run_record,
+    read_status,
+    write_status,
+)
 from genlab.utils.threads import use_threads
 
 log = logging.getLogger("genlab")
@@ -153,7 +163,10 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
     run_dir = Path(run.paths.run_dir)
     if is_worker(run.trainer.world_size()):  # torchrun/srun/ddp rank > 0: rank 0 owns the run directory
         return fit(run, run_dir, resume, extra_callbacks or [])
+    check_run_dir(run_dir)  # before the lock file: a link there would be written through
     with RunLock(run_dir):
+        if resume is None:
+            refuse_overwrite(run_dir)
         fresh = is_fresh(run_dir)
         clean_stale_temps(run_dir)
         record_config(run_dir, cfg)
@@ -176,14 +189,24 @@ def train(cfg: DictConfig, extra_callbacks: list[pl.Callback] | None = None) -> 
             raise
 
 
+def refuse_overwrite(run_dir: Path) -> None:
+    """A new run never goes into a directory that holds a run: its checkpoints, record and events would be
+    replaced or mixed."""
+    if has_run_record(run_dir):
+        raise ConfigError(
+            f"run dir {run_dir} already holds a run ({STATUS_NAME}: {read_status(run_dir)['status']}); continue "
+            f"it with genlab train resume={run_dir}, or choose a fresh directory (hydra.run.dir=<new dir>)"
+        )
+
+
 def is_fresh(run_dir: Path) -> bool:
     """Whether the run directory holds nothing but what this command created (its lock and log)."""
-    return all(p.name in (".genlab.lock", "train.log") for p in run_dir.iterdir())
+    return all(p.name in (LOCK_NAME, LOG_NAME) for p in run_dir.iterdir())
 
 
 def discard(run_dir: Path) -> None:
     for path in run_dir.iterdir():
-        if path.name == ".genlab.lock":
+        if path.name == LOCK_NAME:
             continue
         shutil.rmtree(path) if path.is_dir() and not path.is_symlink() else path.unlink()
 
