@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from genlab.data.datamodule import DEFAULT_VALUE_RANGE
 from genlab.utils.errors import ConfigError
 
 INCEPTION_FILE = "weights-inception-2015-12-05-6726825d.pth"
@@ -182,7 +183,7 @@ class ClassifierFeatures(nn.Module):
         self.classifier = classifier.eval()
         spec = classifier.spec
         self.size = spec.image_size
-        self.value_range = spec.value_range or (0.0, 1.0)
+        self.value_range = spec.value_range or DEFAULT_VALUE_RANGE
         if spec.channels == image_channels:
             self.groups = 1
         elif spec.channels == 1:
