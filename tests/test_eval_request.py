@@ -111,7 +111,9 @@ def test_resolving_fills_in_the_defaults_and_checks_memory_on_them(monkeypatch):
     resolved = EvalRequest().resolve(model)
     assert (resolved.names, resolved.features, resolved.n_samples) == (("modes",), None, 2500)
     monkeypatch.setattr(resources, "available_memory", lambda: 2 * 2500 * 2 * 4 - 1)
-    with pytest.raises(ConfigError, match=r"^eval\.n_samples=2500 \(the default for vector data\) needs about"):
+    with pytest.raises(
+        ConfigError, match=r"^eval\.n_samples=2500 \(the default for vector data\) needs about"
+    ):
         EvalRequest().resolve(model)
     assert EvalRequest(n_samples=2000).resolve(model).n_samples == 2000  # what fits passes
     with pytest.raises(ConfigError, match="fid needs images but ring is 2D"):
