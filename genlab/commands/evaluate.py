@@ -48,7 +48,7 @@ class EvalConfig(EvalRequest):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        check_at_least("eval.iw_samples", self.iw_samples, 1, 100)
+        check_at_least(self.key("iw_samples"), self.iw_samples, 1, 100)
 
     def torch_device(self) -> torch.device:
         return pick_device(self.device, key="eval.device")

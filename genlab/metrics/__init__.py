@@ -1,8 +1,9 @@
 """Evaluation metrics of generated samples; each module is one family of metrics.
 
 ``fid`` (FID/KID/IS via torchmetrics), ``prdc`` (precision/recall/density/coverage), ``classifier_stats``
-(class histograms, stacked-MNIST modes), ``modes`` (2D mixtures), ``features`` (Inception or the genlab
-classifier), ``suite`` (one evaluation pass over a model, shared by `genlab eval` and the training callback).
+(class histograms, stacked-MNIST modes), ``modes`` (2D mixtures), ``features`` (Inception or a built genlab
+classifier), ``catalogue`` (every metric: its keys, direction, default samples and needs), ``request`` (what
+`genlab eval` and the training callback ask for), ``suite`` (one evaluation pass over a model, shared by both).
 """
 
 from genlab.metrics.classifier_stats import (

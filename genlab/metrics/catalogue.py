@@ -123,6 +123,11 @@ CATALOGUE: dict[str, Metric] = {
 }
 NAMES = tuple(CATALOGUE)
 METRICS_HELP = f"auto (by data kind and model), or a list of: {', '.join(NAMES)}"
+SAMPLES_HELP = (
+    "generated samples; null: the metrics' protocol ("
+    + ", ".join(f"{n} for {kind} data" for kind, n in PROTOCOL_SAMPLES.items())
+    + ")"
+)
 
 
 def direction(key: str) -> str | None:

@@ -39,8 +39,7 @@ class EvalRequest:
     KEY: ClassVar[str] = "eval"
 
     metrics: Any = field(default="auto", metadata={"help": catalogue.METRICS_HELP})
-    # generated samples; null: the metrics' protocol (10000 images, 2500 for 2D data, 26000 for stacked_mnist)
-    n_samples: int | None = None
+    n_samples: int | None = field(default=None, metadata={"help": catalogue.SAMPLES_HELP})
     # inception | classifier; null: classifier when classifier_ckpt is set, else inception
     features: str | None = None
     # a `genlab train model=classifier` checkpoint: its features replace Inception's (MNIST-like data)
