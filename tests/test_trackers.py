@@ -22,6 +22,8 @@ pytest.importorskip("wandb", reason="the trackers extra is not installed (pip in
 from mlflow import MlflowClient  # noqa: E402
 
 TINY = [*RING_GAN, *short(10, 5), "threads=1"]
+# a training process with two trackers costs ~15 s: the tracker tests run in CI's slow tier
+pytestmark = pytest.mark.slow
 
 
 def wandb_records(run_dir: Path) -> list:

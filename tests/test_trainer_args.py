@@ -140,3 +140,15 @@ def test_trainer_arguments_the_gan_cannot_use_leave_no_run_dir(tmp_path, capsys,
 def test_the_family_decides_what_ddp_needs(strategy, devices, family_needs, expected):
     trainer = TrainerConfig(strategy=strategy, devices=devices, accelerator="cpu")
     assert strategy_for(trainer, family_needs) == expected
+
+
+def test_the_checkpoint_config_has_every_model_checkpoint_argument():
+    from pytorch_lightning.callbacks import ModelCheckpoint
+
+    from genlab.run.callbacks.checkpoint import OWNED as CHECKPOINT_OWNED
+    from genlab.run.callbacks.checkpoint import CheckpointConfig
+
+    names = {n for n in inspect.signature(ModelCheckpoint.__init__).parameters if n != "self"}
+    fields = {f.name for f in __import__("dataclasses").fields(CheckpointConfig)}
+    assert fields == names - set(CHECKPOINT_OWNED)
+    assert CheckpointConfig(save_weights_only=True).save_weights_only is True

@@ -12,36 +12,27 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
 from typing import Any
 
 from pytorch_lightning.callbacks import ModelCheckpoint
 
+from genlab.config.derived import check_annotations, signature_fields
 from genlab.config.schema import check_at_least, check_choice, require
 from genlab.utils.compat import save_last_checkpoint
 
 PATH_KEYS = ("best_model_path", "kth_best_model_path", "last_model_path")
 
 
-@dataclass(frozen=True)
-class CheckpointConfig:
-    """``callbacks.model_checkpoint``."""
-
-    dirpath: str = "checkpoints"  # where checkpoints are written
-    filename: str = "step{step:07d}"  # periodic checkpoint name (Lightning's format string)
-    auto_insert_metric_name: bool = False  # Lightning's metric=value in file names
-    save_last: bool = True  # keep last.ckpt (what resume= continues from)
-    # a periodic checkpoint every N training steps (null: none)
-    every_n_train_steps: int | None = 500
-    # keep every periodic checkpoint (-1); with monitor set, keep the best k
-    save_top_k: int = -1
-    # e.g. val/neg_elbo (VAE) to keep the best-by-metric checkpoints
-    monitor: str | None = None
-    mode: str = "min"  # min | max: whether a lower or higher monitor value is better
+class CheckpointChecks:
+    """genlab's checks on top of the argument types ModelCheckpoint declares."""
 
     def __post_init__(self) -> None:
-        require(bool(self.dirpath.strip()), "callbacks.model_checkpoint.dirpath is empty; set a directory")
+        check_annotations(self, "callbacks.model_checkpoint")
+        require(
+            bool(str(self.dirpath).strip()), "callbacks.model_checkpoint.dirpath is empty; set a directory"
+        )
         require(
             bool(self.filename.strip()), "callbacks.model_checkpoint.filename is empty; e.g. step{step:07d}"
         )
@@ -49,6 +40,31 @@ class CheckpointConfig:
             check_at_least("callbacks.model_checkpoint.every_n_train_steps", self.every_n_train_steps, 1, 500)
         check_at_least("callbacks.model_checkpoint.save_top_k", self.save_top_k, -1, 1)
         check_choice("callbacks.model_checkpoint.mode", self.mode, ("min", "max"))
+
+
+# ModelCheckpoint arguments genlab sets itself: the cadence follows `monitor` (see Checkpoint), and files are never
+# versioned (a moved run keeps writing last.ckpt)
+OWNED = {"every_n_epochs": "every_n_train_steps / monitor", "enable_version_counter": "never versioned"}
+DEFAULTS = {
+    "dirpath": "checkpoints",
+    "filename": "step{step:07d}",
+    "auto_insert_metric_name": False,
+    "save_last": True,  # last.ckpt: what resume= continues from
+    "every_n_train_steps": 500,
+    "save_top_k": -1,  # every periodic checkpoint; with monitor set, the best k
+}
+
+# ``callbacks.model_checkpoint``: every ModelCheckpoint argument, typed from Lightning's annotations
+CheckpointConfig = dataclasses.make_dataclass(
+    "CheckpointConfig",
+    signature_fields(ModelCheckpoint, exclude=OWNED, defaults=DEFAULTS),
+    bases=(CheckpointChecks,),
+    frozen=True,
+    namespace={
+        "__module__": __name__,
+        "__doc__": "``callbacks.model_checkpoint``: Lightning's ModelCheckpoint.",
+    },
+)
 
 
 class Checkpoint(ModelCheckpoint):
@@ -59,15 +75,8 @@ class Checkpoint(ModelCheckpoint):
         if config.monitor is not None:  # with step-based validation: rank on every validation end
             every_n_train_steps, every_n_epochs = None, 1
         super().__init__(
-            dirpath=config.dirpath,
-            filename=config.filename,
-            auto_insert_metric_name=config.auto_insert_metric_name,
-            save_last=config.save_last,
-            every_n_train_steps=every_n_train_steps,
+            **{**dataclasses.asdict(config), "every_n_train_steps": every_n_train_steps},
             every_n_epochs=every_n_epochs,
-            save_top_k=config.save_top_k,
-            monitor=config.monitor,
-            mode=config.mode,
             enable_version_counter=False,
         )
 
