@@ -43,27 +43,9 @@ class ModelSummary(LightningModelSummary):
         super().__init__(max_depth=(config or ModelSummaryConfig()).max_depth)
 
     @staticmethod
-    def summarize(
-        summary_data: list[tuple[str, list[str]]],
-        total_parameters: int,
-        trainable_parameters: int,
-        model_size: float,
-        total_training_modes: dict[str, int],
-        total_flops: int = 0,
-        **summarize_kwargs: Any,
-    ) -> None:
-        log.info(
-            "model summary\n%s",
-            format_summary(
-                summary_data,
-                total_parameters,
-                trainable_parameters,
-                model_size,
-                total_training_modes,
-                total_flops,
-            ),
-        )
-
+    def summarize(*columns: Any, total_flops: int = 0, **summarize_kwargs: Any) -> None:
+        """Lightning's hook with its summary columns (data, parameter counts, size, training modes)."""
+        log.info("model summary\n%s", format_summary(*columns, total_flops=total_flops))
 
 def format_summary(
     summary_data: list[tuple[str, list[str]]],
