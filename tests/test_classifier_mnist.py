@@ -96,6 +96,7 @@ def test_eval_of_a_gan_in_classifier_feature_space(dataset, mnist_classifier, re
             f"ckpt={run / 'checkpoints' / 'last.ckpt'}",
             f"eval.classifier_ckpt={mnist_classifier}",
             "eval.n_samples=300",
+            f"paths.data_dir={real_data_dir}",  # eval reads its own data directory, not the run's
             f"out={out}",
         ]
     )

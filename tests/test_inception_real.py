@@ -76,6 +76,7 @@ def test_eval_gives_fid_kid_is_for_an_mnist_gan(real_data_dir, tmp_path, capsys)
         "eval.features=inception",
         f"eval.inception_weights={real_inception()}",
         f"eval.n_samples={N}",
+        f"paths.data_dir={real_data_dir}",  # eval reads its own data directory, not the run's
         f"out={out}",
     )
     assert code == 0, err

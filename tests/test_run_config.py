@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 from builders import build
-from runs_util import run_train
+from runs_util import run_cli, run_train
 
 from genlab.cli import CONFIG_DIR, main
 from genlab.config.spec import DataSpec
@@ -89,6 +89,24 @@ def test_each_typed_config_is_built_once_per_train(tmp_path, monkeypatch):
         "threads=1",
     )
     assert {cls.__name__: n for cls, n in calls.items()} == {cls.__name__: 1 for cls in counted}
+
+
+@pytest.mark.parametrize(
+    ("command", "args", "key"),
+    [
+        ("train", ["hydra.run.dir={tmp}/run", "model.latent_dim=${nosuch}"], "model.latent_dim"),
+        ("sample", ["ckpt=x.ckpt", "n=${nosuch}"], "n"),
+        ("eval", ["ckpt=x.ckpt", "eval.seed=${nosuch}"], "eval.seed"),
+    ],
+)
+def test_every_command_turns_its_hydra_config_into_typed_configs_the_same_way(
+    command, args, key, tmp_path, capsys
+):
+    """One conversion (genlab.config.schema.plain_config): an unresolvable value is the same one line."""
+    code, _, err = run_cli(capsys, command, *(a.replace("{tmp}", str(tmp_path)) for a in args))
+    assert code == 2, err
+    assert err.strip() == f"genlab {command}: error: {key}: Interpolation key 'nosuch' not found"
+    assert list(tmp_path.iterdir()) == []  # train: no run directory
 
 
 PRESET_DATA = {  # keep each preset's recipe but shrink the data so two steps take seconds
