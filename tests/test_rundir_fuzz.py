@@ -19,7 +19,7 @@ from runs_util import RING_GAN, run_train, short
 from genlab.cli import main
 
 FAST_CASES = 30
-SLOW_CASES = 200
+SLOW_CASES = 60
 RESUME_EVERY = 10  # resume trains (about a second): every 10th case in the fast set, each one under slow
 RECORDS = ("status.json", "metrics.json", "health.json", ".hydra/overrides.yaml", ".hydra/config.yaml")
 
