@@ -47,6 +47,7 @@ class ModelSummary(LightningModelSummary):
         """Lightning's hook with its summary columns (data, parameter counts, size, training modes)."""
         log.info("model summary\n%s", format_summary(*columns, total_flops=total_flops))
 
+
 def format_summary(
     summary_data: list[tuple[str, list[str]]],
     total_parameters: int,
