@@ -297,7 +297,7 @@ def finish_loggers(loggers: list, status: str) -> None:
         if isinstance(lg, RunTensorBoardLogger):
             lg.log_session_end(status)
         lg.finalize("success" if status == "finished" else "KILLED" if status == "interrupted" else status)
-        if isinstance(lg, WandbLogger) and lg._experiment is not None:
+        if isinstance(lg, WandbLogger):  # a process running many jobs (a sweep) ends each W&B run
             lg.experiment.finish(exit_code=0 if status == "finished" else 1)
 
 
