@@ -156,11 +156,12 @@ def check_replayed_code(replayed: list[str], own: list[str], path: Path) -> None
     with_run = hydra_code(replayed + own)
     if with_run is None:
         return  # the command does not compose: the run itself reports why, in one line
-    if with_run != hydra_code(own):
-        changed = [k for k in HYDRA_CODE_KEYS if with_run.get(k) != (hydra_code(own) or {}).get(k)]
+    alone = hydra_code(own) or {}
+    changed = [k for k in HYDRA_CODE_KEYS if with_run[k] != alone.get(k)]
+    if changed:
         raise UserError(
-            f"the overrides recorded in {path} change hydra.{changed[0] if changed else 'callbacks'}, which "
-            "genlab does not take from a run directory; remove them from that file to resume"
+            f"the overrides recorded in {path} change hydra.{changed[0]}, which genlab does not take from a run "
+            "directory; remove them from that file to resume"
         )
 
 

@@ -135,10 +135,11 @@ def build_components(group: str, raw: Any) -> dict[str, Any]:
 def check_run(run: RunConfig) -> None:
     """Checks across groups, before anything is built or any process spawns."""
     world = run.trainer.world_size()
-    if world:
-        per_process_batch(run.dataset.batch_size, world)
-    strategy_for(run.trainer, run.model_class.ddp_unused_parameters)
-    run.model_class.check_training(run.model, run.dataset.batch_size // (world or 1), run.trainer)
+    batch = per_process_batch(run.dataset.batch_size, world) if world else run.dataset.batch_size
+    strategy_for(
+        run.trainer, run.model_class.ddp_unused_parameters
+    )  # refuses a strategy the family cannot use
+    run.model_class.check_training(run.model, batch, run.trainer)
     sizes = run.dataset_class.split_sizes(run.dataset)
     if sizes is not None and run.dataset.batch_size > sizes["train"]:
         raise ConfigError(
